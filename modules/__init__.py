@@ -1,0 +1,1 @@
+"""cnai: a reference distribution for cloud-native AI platforms."""

@@ -1,0 +1,299 @@
+"""The local runtime: brings the local environment's servers up under supervisord, and down."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import httpx
+from botocore.exceptions import ClientError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from modules.endpoints import Endpoints
+from modules.local.install import ensure_venv, prometheus_binary
+from modules.local.mlserver import model_settings
+from modules.local.paths import LocalPaths
+from modules.local.server import S3Credentials, Server
+from modules.local.stack import local_endpoints, local_servers
+from modules.local.supervisor import RPC_ERRORS, SupervisorClient, supervisord_conf
+from modules.spec import Spec
+
+
+class LocalError(Exception):
+    """Something the user can act on (a busy port, a server that would not start)."""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    component: str
+    state: str
+    pid: int
+    healthy: bool
+    url: str
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path) -> Iterator[None]:
+    """One `up`/`down` at a time per environment: a second caller waits, then sees the result."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_or_create_credentials(path: Path) -> S3Credentials:
+    """S3 keys generated once per install, kept in a 0600 file."""
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return S3Credentials(data["access_key"], data["secret_key"])
+    alphabet = string.ascii_uppercase + string.digits
+    creds = S3Credentials(
+        access_key="CNAI" + "".join(secrets.choice(alphabet) for _ in range(16)),
+        secret_key=secrets.token_urlsafe(30),
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"access_key": creds.access_key, "secret_key": creds.secret_key}, handle)
+    return creds
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def is_healthy(url: str, timeout: float = 1.0) -> bool:
+    if url.startswith("tcp://"):
+        host, port = url[len("tcp://") :].rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+class LocalRuntime:
+    """Adapter: writes the builders' configs, drives supervisord, waits for health."""
+
+    def __init__(self, spec: Spec, paths: LocalPaths, console: Console | None = None) -> None:
+        self.spec = spec
+        self.paths = paths
+        self.console = console or Console(stderr=True)
+        self.supervisor = SupervisorClient(paths.supervisor_socket)
+
+    # --- install -------------------------------------------------------------------------------
+    def setup(self) -> str:
+        """Install every enabled server's software (idempotent); returns the Prometheus binary."""
+        binary = "prometheus"
+        for server in self._servers(S3Credentials("-", "-"), "prometheus"):
+            if server.venv:
+                ensure_venv(self.paths, server.venv, self.console)
+            elif server.component == "observability":
+                binary = prometheus_binary(self.console)
+        return binary
+
+    def _servers(self, credentials: S3Credentials, prometheus: str) -> list[Server]:
+        return local_servers(self.spec, self.paths, credentials, prometheus, self._database_url())
+
+    def _database_url(self) -> str | None:
+        """MLflow's PostgreSQL URL from the env var the spec names (local runs have no Pulumi secrets)."""
+        ref = self.spec.components.mlflow.database_url
+        if ref is None or ref.env is None:
+            return None
+        if ref.env not in os.environ:
+            raise LocalError(f"components.mlflow.database_url: environment variable {ref.env} is not set")
+        return os.environ[ref.env]
+
+    # --- up ------------------------------------------------------------------------------------
+    def up(self) -> Endpoints:
+        with exclusive(self.paths.lock):
+            if self.supervisor.is_running():
+                return self._already_up()
+            prometheus = self.setup()
+            self.paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            credentials = load_or_create_credentials(self.paths.credentials)
+            servers = self._servers(credentials, prometheus)
+            self._check_ports(servers)
+            self._write_files(servers)
+            self._start_supervisord()
+            try:
+                self._wait_healthy(servers)
+                self._create_buckets(credentials)
+            except BaseException:
+                self._stop_supervisord()
+                raise
+            endpoints = local_endpoints(self.spec, self.paths, servers)
+            endpoints.write(self.paths.endpoints)
+            return endpoints
+
+    def _already_up(self) -> Endpoints:
+        unhealthy = [s.name for s in self.status() if not s.healthy]
+        if unhealthy or not self.paths.endpoints.is_file():
+            raise LocalError(
+                f"already running but not healthy: {', '.join(unhealthy) or 'no endpoints document'}. "
+                f"See {self.paths.logs} or run `cnai down {self.spec.name}` and up again."
+            )
+        self.console.print("[green]already up[/] - nothing to start")
+        return Endpoints.read(self.paths.endpoints)
+
+    def _check_ports(self, servers: list[Server]) -> None:
+        busy = [
+            f"port {port} ({server.name} {role})"
+            for server in servers
+            for role, port in server.ports.items()
+            if not port_is_free(port)
+        ]
+        if busy:
+            raise LocalError(
+                "cannot start: already in use: " + "; ".join(busy)
+                + ". Stop what holds it or change local.ports in the spec. Nothing was started."
+            )
+
+    def _write_files(self, servers: list[Server]) -> None:
+        for directory in (self.paths.logs, self.paths.config):
+            directory.mkdir(parents=True, exist_ok=True)
+        for server in servers:
+            self.paths.data(server.name).mkdir(parents=True, exist_ok=True)
+            for config in server.files:
+                path = Path(config.path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(config.content)
+                path.chmod(config.mode)
+        self.paths.supervisor_conf.write_text(supervisord_conf(servers, self.paths))
+
+    def _start_supervisord(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.paths.supervisor_conf)],
+            check=True,
+        )
+
+    def _wait_healthy(self, servers: list[Server]) -> None:
+        deadline = time.monotonic() + self.spec.local.ready_timeout_seconds
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            tasks = {s.name: progress.add_task(f"{s.name}: starting", total=1) for s in servers}
+            pending = list(servers)
+            while pending and time.monotonic() < deadline:
+                for server in [s for s in pending if is_healthy(s.health_url)]:
+                    progress.update(tasks[server.name], completed=1, description=f"[green]{server.name}: healthy")
+                    pending.remove(server)
+                time.sleep(0.2)
+        if pending:
+            details = "\n".join(self._log_tail(s.name) for s in pending)
+            raise LocalError(f"not healthy within {self.spec.local.ready_timeout_seconds}s: "
+                             f"{', '.join(s.name for s in pending)}; everything was stopped.\n{details}")
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        log = self.paths.logs / f"{name}.log"
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
+        return f"--- {log} ---\n" + "\n".join(tail)
+
+    def _create_buckets(self, credentials: S3Credentials) -> None:
+        if not self.spec.components.object_storage.enabled:
+            return
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.spec.local.ports.object_storage}",
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            region_name="us-east-1",
+        )
+        for bucket in self.spec.components.object_storage.buckets:
+            with contextlib.suppress(ClientError):  # already there from an earlier `up`
+                s3.create_bucket(Bucket=bucket)
+
+    # --- status / down -------------------------------------------------------------------------
+    def status(self) -> list[ServerStatus]:
+        if not self.supervisor.is_running():
+            return []
+        health = {s.name: s.health_url for s in self._servers(S3Credentials("-", "-"), "prometheus")}
+        return [
+            ServerStatus(
+                name=info["name"],
+                component=info["group"],
+                state=info["statename"],
+                pid=info["pid"],
+                healthy=is_healthy(health.get(info["name"], "tcp://127.0.0.1:1")),
+                url=health.get(info["name"], ""),
+            )
+            for info in self.supervisor.processes()
+        ]
+
+    def down(self) -> bool:
+        """Stop every server and supervisord; data stays. False when nothing was running."""
+        with exclusive(self.paths.lock):
+            running = self.supervisor.is_running()
+            if running:
+                self._stop_supervisord()
+            self.paths.endpoints.unlink(missing_ok=True)
+            return running
+
+    def _stop_supervisord(self) -> None:
+        pidfile = self.paths.home / "supervisord.pid"
+        pid = int(pidfile.read_text()) if pidfile.is_file() else None
+        try:
+            self.supervisor.shutdown()
+        except RPC_ERRORS:
+            if pid is not None and _process_alive(pid):
+                os.kill(pid, signal.SIGTERM)  # the socket is gone but the daemon is not
+        while pid is not None and _process_alive(pid):
+            time.sleep(0.1)
+
+    def purge(self) -> list[Path]:
+        """Delete the state directory (after `down`); returns what was deleted."""
+        self.down()
+        doomed = sorted(self.paths.home.iterdir()) if self.paths.home.exists() else []
+        shutil.rmtree(self.paths.home, ignore_errors=True)
+        return doomed
+
+    # --- models --------------------------------------------------------------------------------
+    def serve(self, name: str, model_uri: str) -> None:
+        """Add a model to the model server's repository and load it now (and at every start)."""
+        if not self.supervisor.is_running():
+            raise LocalError("the local environment is not up: run `cnai up local` first")
+        folder = self.paths.model_repository / name
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model-settings.json").write_text(json.dumps(model_settings(name, model_uri), indent=2))
+        url = f"http://127.0.0.1:{self.spec.local.ports.model_server}/v2/repository/models/{name}/load"
+        response = httpx.post(url, timeout=300)
+        if response.status_code != 200:
+            raise LocalError(f"model server refused to load {model_uri} as {name}: {response.text[:500]}")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,46 @@
+"""What one supervised local server is: a pure description that builders return."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A file the server needs, written by the runtime before start."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Server:
+    """A local server: command, environment, ports and how to tell it is healthy."""
+
+    name: str
+    component: str
+    command: list[str]
+    ports: dict[str, int]
+    health_url: str  # http(s)://... answers 200 when ready; tcp://host:port when it only listens
+    env: dict[str, str] = field(default_factory=dict)
+    files: list[ConfigFile] = field(default_factory=list)
+    metrics_url: str | None = None
+    venv: str | None = None  # key of modules/versions.yaml local_servers
+    stop_signal: str = "TERM"
+    stop_wait_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class S3Credentials:
+    """The local object store's access keys (generated once per install)."""
+
+    access_key: str
+    secret_key: str
+
+
+LOOPBACK = "127.0.0.1"
+
+
+def http(port: int, path: str = "") -> str:
+    return f"http://{LOOPBACK}:{port}{path}"

@@ -1,0 +1,80 @@
+"""The local environment as data: which servers run, and the endpoints document they make."""
+
+from __future__ import annotations
+
+from modules.endpoints import COMPONENTS, ComponentState, CredentialsRef, Endpoints, Inference, ObjectStore, ScrapeTarget
+from modules.local.milvus import milvus_server
+from modules.local.mlflow import mlflow_server
+from modules.local.mlserver import mlserver_server
+from modules.local.paths import LocalPaths
+from modules.local.prometheus import prometheus_server
+from modules.local.seaweedfs import seaweedfs_server
+from modules.local.server import LOOPBACK, S3Credentials, Server, http
+from modules.spec import Spec
+
+CLUSTER_ONLY = ("gpu_operator", "cert_manager", "kueue")
+
+
+def component_states(spec: Spec) -> dict[str, ComponentState]:
+    states: dict[str, ComponentState] = {}
+    for name in COMPONENTS:
+        if name in CLUSTER_ONLY:
+            states[name] = "cluster-only"
+        else:
+            states[name] = "enabled" if getattr(spec.components, name).enabled else "disabled"
+    return states
+
+
+def local_servers(
+    spec: Spec,
+    paths: LocalPaths,
+    credentials: S3Credentials,
+    prometheus_binary: str = "prometheus",
+    database_url: str | None = None,
+) -> list[Server]:
+    """Every server the local environment runs, in start order; disabled components are left out."""
+    enabled = {name for name, state in component_states(spec).items() if state == "enabled"}
+    servers: list[Server] = []
+    if "object_storage" in enabled:
+        servers.append(seaweedfs_server(spec, paths, credentials))
+    if "mlflow" in enabled:
+        servers.append(mlflow_server(spec, paths, credentials, database_url))
+    if "kserve" in enabled:
+        servers.append(mlserver_server(spec, paths))
+    if "vector_db" in enabled:
+        servers.append(milvus_server(spec, paths))
+    if "observability" in enabled:
+        servers.append(prometheus_server(spec, paths, servers, prometheus_binary))
+    return servers
+
+
+def local_endpoints(spec: Spec, paths: LocalPaths, servers: list[Server]) -> Endpoints:
+    ports, running = spec.local.ports, {s.component for s in servers}
+    mlflow_url = http(ports.mlflow) if "mlflow" in running else None
+    return Endpoints(
+        environment=spec.name,
+        target="local",
+        components=component_states(spec),
+        object_store=ObjectStore(
+            s3_url=http(ports.object_storage),
+            buckets=list(spec.components.object_storage.buckets),
+            credentials=CredentialsRef(file=str(paths.credentials)),
+        )
+        if "object_storage" in running
+        else None,
+        mlflow_url=mlflow_url,
+        inference=Inference(
+            url=http(ports.model_server),
+            grpc=f"{LOOPBACK}:{ports.model_server_grpc}",
+            metrics_url=http(ports.model_server_metrics, "/metrics"),
+        )
+        if "kserve" in running
+        else None,
+        vector_db_uri=http(ports.vector_db) if "vector_db" in running else None,
+        prometheus_url=http(ports.prometheus) if "observability" in running else None,
+        # MLflow ingests OTLP traces itself; Debian's Prometheus 2.42 has no OTLP receiver.
+        otlp_traces_url=f"{mlflow_url}/v1/traces" if mlflow_url and spec.components.mlflow.otlp_traces else None,
+        scrape_targets=[
+            ScrapeTarget(job=s.name, address=s.metrics_url.split("/")[2]) for s in servers if s.metrics_url
+        ],
+    )

@@ -1,0 +1,174 @@
+"""The accelerator registry: datasheet facts every layer derives from.
+
+Peaks are dense (no sparsity), from NVIDIA's datasheets as collected in shared/GPU-FACTS.md.
+`mem_bw_floor_ratio` is NVIDIA DCGM's pass floor (0.75 x the measured-good bandwidth) as a ratio of
+the datasheet figure; `allreduce_busbw_floor_gbs` is the single-node 8-GPU NCCL floor where one has
+been calibrated (None: correctness only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    """Datasheet facts of one GPU model."""
+
+    key: str
+    product_names: tuple[str, ...]  # substrings of torch.cuda.get_device_name() / nvidia-smi
+    memory_gb: int
+    bf16_tflops: float  # dense tensor-core peak (fp16 where the part has no bf16)
+    fp32_tflops: float
+    mem_bw_gbs: float
+    mem_bw_floor_ratio: float
+    interconnect: str
+    nvlink_gbs: float | None
+    mig_profiles: tuple[str, ...] = field(default_factory=tuple)
+    allreduce_busbw_floor_gbs: float | None = None
+    eks_instance_types: tuple[str, ...] = field(default_factory=tuple)
+    gke_accelerator: str | None = None
+    gke_machine_type: str | None = None
+
+    @property
+    def supports_mig(self) -> bool:
+        return bool(self.mig_profiles)
+
+    def mig_slices(self, profile: str) -> int:
+        """How many instances of a MIG profile fit on one GPU (e.g. 1g.10gb -> 7)."""
+        compute_slices = int(profile.split("g.", 1)[0])
+        return {1: 7, 2: 3, 3: 2, 4: 1, 7: 1}[compute_slices]
+
+
+_HOPPER_MIG_80 = ("1g.10gb", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb")
+
+ACCELERATORS: dict[str, Accelerator] = {
+    a.key: a
+    for a in (
+        Accelerator(
+            key="nvidia-a100-80gb",
+            product_names=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
+            memory_gb=80,
+            bf16_tflops=312,
+            fp32_tflops=19.5,
+            mem_bw_gbs=2039,
+            mem_bw_floor_ratio=0.57,
+            interconnect="NVLink3 600 GB/s",
+            nvlink_gbs=600,
+            mig_profiles=("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
+            allreduce_busbw_floor_gbs=200,
+            eks_instance_types=("p4de.24xlarge",),
+            gke_accelerator="nvidia-a100-80gb",
+            gke_machine_type="a2-ultragpu-8g",
+        ),
+        Accelerator(
+            key="nvidia-h100-80gb",
+            product_names=("H100 80GB HBM3", "H100-SXM", "H100"),
+            memory_gb=80,
+            bf16_tflops=989,
+            fp32_tflops=67,
+            mem_bw_gbs=3350,
+            mem_bw_floor_ratio=0.57,
+            interconnect="NVLink4 900 GB/s",
+            nvlink_gbs=900,
+            mig_profiles=_HOPPER_MIG_80,
+            allreduce_busbw_floor_gbs=340,
+            eks_instance_types=("p5.48xlarge",),
+            gke_accelerator="nvidia-h100-80gb",
+            gke_machine_type="a3-highgpu-8g",
+        ),
+        Accelerator(
+            key="nvidia-h200-141gb",
+            product_names=("H200",),
+            memory_gb=141,
+            bf16_tflops=989,
+            fp32_tflops=67,
+            mem_bw_gbs=4800,
+            mem_bw_floor_ratio=0.46,
+            interconnect="NVLink4 900 GB/s",
+            nvlink_gbs=900,
+            mig_profiles=("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
+            allreduce_busbw_floor_gbs=340,
+            eks_instance_types=("p5en.48xlarge",),
+            gke_accelerator="nvidia-h200-141gb",
+            gke_machine_type="a3-ultragpu-8g",
+        ),
+        Accelerator(
+            key="nvidia-b200",
+            product_names=("B200",),
+            memory_gb=180,
+            bf16_tflops=2250,
+            fp32_tflops=75,
+            mem_bw_gbs=8000,
+            mem_bw_floor_ratio=0.51,
+            interconnect="NVLink5 1.8 TB/s",
+            nvlink_gbs=1800,
+            mig_profiles=("1g.23gb", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"),
+            eks_instance_types=("p6-b200.48xlarge",),
+            gke_accelerator="nvidia-b200",
+            gke_machine_type="a4-highgpu-8g",
+        ),
+        Accelerator(
+            key="nvidia-l40s",
+            product_names=("L40S",),
+            memory_gb=48,
+            bf16_tflops=362,
+            fp32_tflops=91.6,
+            mem_bw_gbs=864,
+            mem_bw_floor_ratio=0.61,
+            interconnect="PCIe Gen4",
+            nvlink_gbs=None,
+            eks_instance_types=("g6e.xlarge", "g6e.12xlarge", "g6e.48xlarge"),
+        ),
+        Accelerator(
+            key="nvidia-l4",
+            product_names=("L4",),
+            memory_gb=24,
+            bf16_tflops=121,
+            fp32_tflops=30.3,
+            mem_bw_gbs=300,
+            mem_bw_floor_ratio=0.66,
+            interconnect="PCIe Gen4",
+            nvlink_gbs=None,
+            eks_instance_types=("g6.xlarge", "g6.12xlarge", "g6.48xlarge"),
+            gke_accelerator="nvidia-l4",
+            gke_machine_type="g2-standard-8",
+        ),
+        Accelerator(
+            key="nvidia-a10g",
+            product_names=("A10G",),
+            memory_gb=24,
+            # NVIDIA publishes no A10G tensor figure; A10's 125 is the ceiling, A10G runs lower.
+            bf16_tflops=125,
+            fp32_tflops=31.2,
+            mem_bw_gbs=600,
+            mem_bw_floor_ratio=0.61,
+            interconnect="PCIe Gen4",
+            nvlink_gbs=None,
+            eks_instance_types=("g5.xlarge", "g5.12xlarge", "g5.48xlarge"),
+        ),
+        Accelerator(
+            key="nvidia-t4",
+            product_names=("T4",),
+            memory_gb=16,
+            bf16_tflops=65,  # fp16 only: T4 has no bf16 tensor cores
+            fp32_tflops=8.1,
+            mem_bw_gbs=320,
+            mem_bw_floor_ratio=0.57,
+            interconnect="PCIe Gen3",
+            nvlink_gbs=None,
+            eks_instance_types=("g4dn.xlarge", "g4dn.12xlarge"),
+            gke_accelerator="nvidia-tesla-t4",
+            gke_machine_type="n1-standard-8",
+        ),
+    )
+}
+
+
+def identify(device_name: str) -> Accelerator | None:
+    """The registry entry whose product name appears in a device name reported by the driver."""
+    lowered = device_name.lower()
+    for accelerator in ACCELERATORS.values():
+        if any(name.lower() in lowered for name in accelerator.product_names):
+            return accelerator
+    return None

@@ -1,0 +1,131 @@
+"""Cross-field rules of the spec. Each check yields SpecErrors with the exact field path."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+from modules.spec.accelerators import ACCELERATORS
+from modules.spec.errors import SpecError
+from modules.spec.models import GpuPool, Spec
+
+Check = Callable[[Spec], Iterator[SpecError]]
+
+
+def _duplicates(values: list[str]) -> set[str]:
+    return {v for v, n in Counter(values).items() if n > 1}
+
+
+def check_cluster(spec: Spec) -> Iterator[SpecError]:
+    cluster = spec.cluster
+    if cluster.target in ("eks", "gke") and not cluster.region:
+        yield SpecError("cluster.region", None, f"required for target {cluster.target}")
+    if cluster.target == "eks" and len(cluster.zones) < 2:
+        yield SpecError("cluster.zones", cluster.zones, "EKS needs at least 2 zones")
+    for i, zone in enumerate(cluster.zones):
+        if cluster.region and not zone.startswith(cluster.region):
+            yield SpecError(f"cluster.zones[{i}]", zone, f"zone is not in region {cluster.region}")
+
+
+def _check_sharing(i: int, pool: GpuPool) -> Iterator[SpecError]:
+    sharing, path = pool.sharing, f"gpu_pools[{i}].sharing"
+    facts = ACCELERATORS.get(pool.accelerator)
+    if sharing.mode == "time-slicing" and sharing.replicas is None:
+        yield SpecError(f"{path}.replicas", None, "time-slicing needs replicas (2..64)")
+    if sharing.mode != "time-slicing" and sharing.replicas is not None:
+        yield SpecError(f"{path}.replicas", sharing.replicas, "only allowed with mode: time-slicing")
+    if sharing.mode != "mig" and sharing.mig_profile is not None:
+        yield SpecError(f"{path}.mig_profile", sharing.mig_profile, "only allowed with mode: mig")
+    if sharing.mode != "mig" or facts is None:
+        return
+    if not facts.supports_mig:
+        yield SpecError(
+            f"{path}.mig_profile", sharing.mig_profile, f"{pool.accelerator} does not support MIG"
+        )
+    elif sharing.mig_profile not in facts.mig_profiles:
+        allowed = ", ".join(facts.mig_profiles)
+        yield SpecError(f"{path}.mig_profile", sharing.mig_profile, f"allowed for {pool.accelerator}: {allowed}")
+
+
+def check_pools(spec: Spec) -> Iterator[SpecError]:
+    dupes = _duplicates([p.name for p in spec.gpu_pools])
+    for i, pool in enumerate(spec.gpu_pools):
+        if pool.name in dupes:
+            yield SpecError(f"gpu_pools[{i}].name", pool.name, "duplicate pool name")
+        facts = ACCELERATORS.get(pool.accelerator)
+        if facts is None:
+            allowed = ", ".join(sorted(ACCELERATORS))
+            yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, f"unknown accelerator; known: {allowed}")
+        elif spec.cluster.target == "gke" and facts.gke_accelerator is None:
+            yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, "not offered on GKE")
+        elif spec.cluster.target == "eks" and not facts.eks_instance_types:
+            yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, "not offered on EKS")
+        if pool.min_nodes > pool.max_nodes:
+            yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
+        yield from _check_sharing(i, pool)
+
+
+def check_teams(spec: Spec) -> Iterator[SpecError]:
+    pools = {p.name: p for p in spec.gpu_pools if p.accelerator in ACCELERATORS}
+    known = {p.name for p in spec.gpu_pools}
+    dupes = _duplicates([t.name for t in spec.teams])
+    ns_dupes = _duplicates([t.namespace_name for t in spec.teams])
+    for i, team in enumerate(spec.teams):
+        if team.name in dupes:
+            yield SpecError(f"teams[{i}].name", team.name, "duplicate team name")
+        elif team.namespace_name in ns_dupes:
+            yield SpecError(f"teams[{i}].namespace", team.namespace_name, "namespace used by another team")
+        quota_dupes = _duplicates([q.pool for q in team.gpu_quotas])
+        for j, quota in enumerate(team.gpu_quotas):
+            path = f"teams[{i}].gpu_quotas[{j}]"
+            if quota.pool not in known:
+                allowed = ", ".join(sorted(known)) or "(no gpu_pools declared)"
+                yield SpecError(f"{path}.pool", quota.pool, f"no such GPU pool; declared: {allowed}")
+                continue
+            if quota.pool in quota_dupes:
+                yield SpecError(f"{path}.pool", quota.pool, "pool listed twice for this team")
+            pool = pools.get(quota.pool)
+            if pool is not None and quota.gpus > pool.max_gpu_slots:
+                yield SpecError(
+                    f"{path}.gpus",
+                    quota.gpus,
+                    f"pool {pool.name} supplies at most {pool.max_gpu_slots} GPU units "
+                    f"({pool.max_nodes} nodes x {pool.gpus_per_node} GPUs x {pool.slots_per_gpu} per GPU)",
+                )
+
+
+def check_components(spec: Spec) -> Iterator[SpecError]:
+    c, target = spec.components, spec.cluster.target
+    if spec.is_cluster and c.kserve.enabled and not c.cert_manager.enabled:
+        yield SpecError("components.kserve.enabled", True, "KServe needs components.cert_manager.enabled: true")
+    if c.mlflow.enabled and not c.object_storage.enabled:
+        yield SpecError("components.mlflow.enabled", True, "MLflow needs components.object_storage.enabled: true")
+    if c.kserve.enabled and not c.object_storage.enabled:
+        yield SpecError("components.kserve.enabled", True, "KServe needs object storage for model files")
+    if c.kserve.min_replicas > c.kserve.max_replicas:
+        yield SpecError("components.kserve.min_replicas", c.kserve.min_replicas, "must be <= max_replicas")
+    if "vllm" in c.kserve.runtimes and spec.is_cluster and c.kserve.enabled and not spec.gpu_pools:
+        yield SpecError("components.kserve.runtimes", c.kserve.runtimes, "vllm needs at least one GPU pool")
+    provider = c.object_storage.provider
+    allowed_provider = {"eks": ("seaweedfs", "s3"), "gke": ("seaweedfs", "gcs")}.get(target, ("seaweedfs",))
+    if c.object_storage.enabled and provider not in allowed_provider:
+        yield SpecError("components.object_storage.provider", provider, f"allowed on {target}: {', '.join(allowed_provider)}")
+    if c.mlflow.enabled and c.mlflow.backend == "postgresql" and target == "local" and c.mlflow.database_url is None:
+        yield SpecError("components.mlflow.database_url", None, "local PostgreSQL backend needs database_url")
+    if spec.is_cluster and c.mlflow.enabled and c.mlflow.auth and c.mlflow.admin_password is None:
+        yield SpecError("components.mlflow.admin_password", None, "auth is on: set a secret (secure/env/generate)")
+
+
+def check_local(spec: Spec) -> Iterator[SpecError]:
+    ports = spec.local.ports.model_dump()
+    dupes = _duplicates([str(p) for p in ports.values()])
+    for name, port in ports.items():
+        if str(port) in dupes:
+            yield SpecError(f"local.ports.{name}", port, "port used by another local server")
+
+
+CHECKS: tuple[Check, ...] = (check_cluster, check_pools, check_teams, check_components, check_local)
+
+
+def semantic_errors(spec: Spec) -> list[SpecError]:
+    return [error for check in CHECKS for error in check(spec)]

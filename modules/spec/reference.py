@@ -1,0 +1,86 @@
+"""docs/spec.md, generated from the models so the reference can never drift from the code."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from modules.spec.accelerators import ACCELERATORS
+from modules.spec.models import Spec
+
+HEADER = """# Environment spec reference
+
+Generated from `modules/spec/models.py` by `cnai spec docs` - do not edit by hand
+(`tests/spec/test_reference.py` fails when this page is stale).
+
+An environment lives in `stacks/platform/Pulumi.<env>.yaml` under the `cnai:spec` config key. It names a
+blueprint (`blueprints/<name>.yaml`) and overrides it: mappings merge key by key, lists are replaced
+whole. Unknown keys are errors. Credentials are never plaintext: a secret is `{secure: ...}` (written by
+`pulumi config set --secret`), `{env: VAR}` or `{generate: true}`.
+
+Check an environment with `cnai spec check ENV`; see the merged result with `cnai spec show ENV`.
+"""
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args if a is not type(None)) + " (optional)"
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "**required**"
+    if field.default_factory is not None:
+        value = field.default_factory()  # type: ignore[call-arg]
+        return "(see below)" if isinstance(value, BaseModel) else f"`{value}`"
+    return f"`{field.default}`"
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _nested_models(arg)]
+
+
+def _section(model: type[BaseModel]) -> list[str]:
+    lines = [f"## {model.__name__}", "", (model.__doc__ or "").strip(), ""]
+    lines += ["| key | type | default | description |", "|---|---|---|---|"]
+    for key, field in model.model_fields.items():
+        pattern = next((m.pattern for m in field.metadata if getattr(m, "pattern", None)), None)
+        description = (field.description or "") + (f" (pattern `{pattern}`)" if pattern else "")
+        description = description.replace("|", "\\|")
+        lines.append(f"| `{key}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
+    return [*lines, ""]
+
+
+def spec_reference() -> str:
+    seen: list[type[BaseModel]] = []
+    queue: list[type[BaseModel]] = [Spec]
+    while queue:
+        model = queue.pop(0)
+        if model in seen:
+            continue
+        seen.append(model)
+        for field in model.model_fields.values():
+            queue.extend(_nested_models(field.annotation))
+    body = [line for model in seen for line in _section(model)]
+    accel = ["## Accelerator registry", "", "| key | memory GB | bf16 TFLOPS (dense) | memory GB/s | MIG profiles |",
+             "|---|---|---|---|---|"]
+    accel += [f"| `{a.key}` | {a.memory_gb} | {a.bf16_tflops:g} | {a.mem_bw_gbs:g} | {', '.join(a.mig_profiles) or '-'} |"
+              for a in ACCELERATORS.values()]
+    return "\n".join([HEADER, *body, *accel]) + "\n"

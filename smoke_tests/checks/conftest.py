@@ -1,0 +1,110 @@
+"""The smoke suite's fixtures. Everything it needs comes from the endpoints document."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import EndpointConnectionError
+from pymilvus.exceptions import MilvusException
+
+from modules.endpoints import Endpoints
+from smoke_tests.result import JobResult, parse_results
+
+ENDPOINTS_ENV = "CNAI_ENDPOINTS"
+RESULTS_ENV = "CNAI_RESULTS"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--endpoints", help=f"endpoints document (default: ${ENDPOINTS_ENV})")
+    parser.addoption("--results", help=f"file that collects job result lines (default: ${RESULTS_ENV})")
+
+
+@pytest.fixture(scope="session")
+def endpoints(request: pytest.FixtureRequest) -> Endpoints:
+    path = request.config.getoption("--endpoints") or os.environ.get(ENDPOINTS_ENV)
+    if not path or not Path(path).is_file():
+        pytest.exit(f"no endpoints document: pass --endpoints or set {ENDPOINTS_ENV} (got {path!r})", returncode=2)
+    return Endpoints.read(Path(path))
+
+
+def require(endpoints: Endpoints, component: str) -> None:
+    """Skip, naming the reason, when a component is not part of this environment."""
+    state = endpoints.components.get(component, "disabled")
+    if state != "enabled":
+        pytest.skip(f"{component} is {state} in environment {endpoints.environment}")
+
+
+class JobRunner:
+    """Runs smoke jobs as processes (as a pod would), keeps their results, gates later stages."""
+
+    def __init__(self, results_file: Path | None) -> None:
+        self.results: dict[str, JobResult] = {}
+        self.results_file = results_file
+
+    def run(self, job: str, *args: str, after: tuple[str, ...] = ()) -> JobResult:
+        for stage in after:
+            earlier = self.results.get(stage)
+            if earlier is None or earlier.status == "fail":
+                pytest.skip(f"blocked by {stage} ({earlier.status if earlier else 'not run'})")
+        proc = subprocess.run(
+            [sys.executable, "-m", f"smoke_tests.jobs.{job}", *args], capture_output=True, text=True, timeout=900
+        )
+        parsed = parse_results(proc.stdout)
+        if not parsed:
+            pytest.fail(f"job {job} printed no result line (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        result = parsed[-1]
+        self.results[job] = result
+        if self.results_file is not None:
+            with self.results_file.open("a") as handle:
+                handle.write(result.line() + "\n")
+        return result
+
+
+@pytest.fixture(scope="session")
+def jobs(request: pytest.FixtureRequest) -> JobRunner:
+    path = request.config.getoption("--results") or os.environ.get(RESULTS_ENV)
+    return JobRunner(Path(path) if path else None)
+
+
+def assert_passed(result: JobResult) -> None:
+    summary = json.dumps(result.metrics, default=str)[:800]
+    assert result.status in ("pass", "warn"), f"{result.name}: {result.message} - {summary}"
+
+
+@contextlib.contextmanager
+def reaching(component: str, url: str | None) -> Iterator[None]:
+    """A connection failure becomes one line naming the component, its URL and the error."""
+    try:
+        yield
+    except (httpx.TransportError, EndpointConnectionError, ConnectionError, OSError, MilvusException) as exc:
+        pytest.fail(f"{component} unreachable at {url}: {type(exc).__name__}: {exc}", pytrace=False)
+
+
+def s3_credentials(endpoints: Endpoints) -> tuple[str, str]:
+    ref = endpoints.object_store.credentials
+    if ref.file:
+        data = json.loads(Path(ref.file).read_text())
+        return data["access_key"], data["secret_key"]
+    return os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+
+
+def s3_client(endpoints: Endpoints, credentials: tuple[str, str] | None = None):
+    access, secret = credentials or s3_credentials(endpoints)
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoints.object_store.s3_url,
+        aws_access_key_id=access,
+        aws_secret_access_key=secret,
+        region_name=endpoints.object_store.region,
+        config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
+    )

@@ -1,0 +1,63 @@
+"""Pass/warn rules of the GPU jobs, derived from the accelerator registry (shared/GPU-FACTS.md).
+
+Pure functions: a measured figure and an accelerator in, a verdict out. On CPU no GPU threshold
+applies: jobs report their figures and pass on correctness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modules.spec.accelerators import Accelerator
+from smoke_tests.result import Status
+
+GEMM_PASS_RATIO = 0.60  # ~0.75 x the 0.80 that well-tuned PyTorch reaches on A100/H100/H200
+GEMM_WARN_RATIO = 0.70
+GEMM_SPREAD_RATIO = 0.90  # slowest GPU >= 0.90 x the node median
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: Status
+    ratio: float | None
+    expected: dict[str, float]
+    reason: str
+
+
+def gemm_verdict(tflops: float, accelerator: Accelerator | None) -> Verdict:
+    if accelerator is None:
+        return Verdict("pass", None, {}, "no datasheet peak for this device: figure reported only")
+    ratio = tflops / accelerator.bf16_tflops
+    expected = {"peak_tflops": accelerator.bf16_tflops, "pass_tflops": GEMM_PASS_RATIO * accelerator.bf16_tflops}
+    if ratio < GEMM_PASS_RATIO:
+        return Verdict("fail", ratio, expected, f"{ratio:.2f} of peak < {GEMM_PASS_RATIO}")
+    if ratio < GEMM_WARN_RATIO:
+        return Verdict("warn", ratio, expected, f"{ratio:.2f} of peak < {GEMM_WARN_RATIO}")
+    return Verdict("pass", ratio, expected, f"{ratio:.2f} of peak")
+
+
+def membw_verdict(gbs: float, accelerator: Accelerator | None) -> Verdict:
+    if accelerator is None:
+        return Verdict("pass", None, {}, "no datasheet bandwidth for this device: figure reported only")
+    ratio = gbs / accelerator.mem_bw_gbs
+    floor = accelerator.mem_bw_floor_ratio
+    expected = {"peak_gbs": accelerator.mem_bw_gbs, "pass_gbs": floor * accelerator.mem_bw_gbs}
+    status: Status = "pass" if ratio >= floor else "fail"
+    return Verdict(status, ratio, expected, f"{ratio:.2f} of spec vs DCGM floor {floor:.2f}")
+
+
+def allreduce_verdict(busbw_gbs: float, ranks: int, accelerator: Accelerator | None) -> Verdict:
+    floor = accelerator.allreduce_busbw_floor_gbs if accelerator else None
+    if accelerator is None or floor is None or ranks < 8:
+        return Verdict("pass", None, {}, "no calibrated floor for this topology: correctness only")
+    expected = {"pass_busbw_gbs": floor}
+    # NVLink figures are bidirectional; all-reduce bus bandwidth compares with one direction.
+    ratio = busbw_gbs / (accelerator.nvlink_gbs / 2) if accelerator.nvlink_gbs else None
+    status: Status = "pass" if busbw_gbs >= floor else "fail"
+    return Verdict(status, ratio, expected, f"busbw {busbw_gbs:.0f} GB/s vs floor {floor:.0f}")
+
+
+def allreduce_busbw(bytes_per_rank: int, seconds: float, ranks: int) -> float:
+    """nccl-tests' bus bandwidth in GB/s: algbw x 2(n-1)/n."""
+    algbw = bytes_per_rank / seconds / 1e9
+    return algbw * 2 * (ranks - 1) / ranks
