@@ -18,8 +18,8 @@ from modules.local.install import InstallError
 from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalError, LocalRuntime
 from modules.local.stack import component_states
-from modules.spec.reference import spec_reference
 from modules.spec import SpecInvalid, list_blueprints, list_envs, load_spec
+from modules.spec.reference import spec_reference
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="cnai - cloud-native AI platform.")
 spec_app = typer.Typer(no_args_is_help=True, help="Inspect and validate environment specs.")

@@ -49,6 +49,7 @@ class Inference(Contract):
     protocol: Literal["v2"] = "v2"
     grpc: str | None = None
     metrics_url: str | None = None
+    model_repository: str | None = Field(None, description="local only: folder of model-settings.json files")
 
 
 class ScrapeTarget(Contract):

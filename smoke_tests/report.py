@@ -12,9 +12,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from smoke_tests.result import JobResult, parse_results  # noqa: E402
+from smoke_tests.result import JobResult, parse_results
 
 PERF_FIGURES = {"gemm": ("tflops", "TFLOP/s"), "membw": ("gbs", "GB/s"), "allreduce": ("busbw_gbs", "bus GB/s")}
 
@@ -36,7 +36,8 @@ def read_junit(path: Path) -> list[CheckOutcome]:
             node = case.find(tag)
             if node is not None:
                 outcome = "skipped" if tag == "skipped" else "failed"
-                message = (node.get("message") or node.text or "").strip().splitlines()[0][:300] if (node.get("message") or node.text) else ""
+                text = (node.get("message") or node.text or "").strip()
+                message = text.splitlines()[0][:300] if text else ""
         outcomes.append(CheckOutcome(f"{module}::{case.get('name')}", outcome, float(case.get("time", 0)), message))
     return outcomes
 
@@ -97,7 +98,9 @@ def build_report(out: Path, environment: str, wall_seconds: float) -> dict[str, 
         "wall_seconds": round(wall_seconds, 2),
         "summary": summary,
         "checks": [asdict(c) for c in checks],
-        "jobs": [{k: v for k, v in asdict(j).items() if k != "metrics"} | {"metrics": _compact(j.metrics)} for j in jobs],
+        "jobs": [
+            {k: v for k, v in asdict(j).items() if k != "metrics"} | {"metrics": _compact(j.metrics)} for j in jobs
+        ],
         "plots": plots,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
@@ -109,9 +112,26 @@ def _compact(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if k != "latencies_ms"}
 
 
+STYLE = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;font-size:13px}"
+)
+
+
+def _header(*names: str) -> str:
+    return "<tr>" + "".join(f"<th>{n}</th>" for n in names) + "</tr>"
+
+
 def render_html(report: dict[str, Any]) -> str:
-    colors = {"passed": "#1a7f37", "failed": "#cf222e", "skipped": "#9a6700", "pass": "#1a7f37", "warn": "#9a6700",
-              "fail": "#cf222e", "skip": "#9a6700"}
+    colors = {
+        "passed": "#1a7f37",
+        "failed": "#cf222e",
+        "skipped": "#9a6700",
+        "pass": "#1a7f37",
+        "warn": "#9a6700",
+        "fail": "#cf222e",
+        "skip": "#9a6700",
+    }
 
     def cell(value: Any) -> str:
         return f"<td>{html.escape(str(value))}</td>"
@@ -129,11 +149,11 @@ def render_html(report: dict[str, Any]) -> str:
     )
     images = "".join(f"<img src='{p}' alt='{p}' style='max-width:100%'>" for p in report["plots"])
     s = report["summary"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>cnai smoke - {report['environment']}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head>
-<body><h1>cnai smoke report: {html.escape(report['environment'])}</h1>
-<p>{s['passed']} passed, {s['failed']} failed, {s['skipped']} skipped in {report['wall_seconds']} s</p>
-<h2>Checks</h2><table><tr><th>check</th><th>outcome</th><th>s</th><th>message</th></tr>{check_rows}</table>
-<h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>device</th><th>ratio to peak</th><th>metrics</th><th>message</th></tr>{job_rows}</table>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>cnai smoke - {report["environment"]}</title>
+<style>{STYLE}</style></head>
+<body><h1>cnai smoke report: {html.escape(report["environment"])}</h1>
+<p>{s["passed"]} passed, {s["failed"]} failed, {s["skipped"]} skipped in {report["wall_seconds"]} s</p>
+<h2>Checks</h2><table>{_header("check", "outcome", "s", "message")}{check_rows}</table>
+<h2>Jobs</h2><table>{_header("job", "status", "device", "ratio to peak", "metrics", "message")}{job_rows}</table>
 <h2>Plots</h2>{images}</body></html>
 """

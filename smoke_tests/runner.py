@@ -13,7 +13,9 @@ from smoke_tests.report import build_report
 CHECKS_DIR = Path(__file__).parent / "checks"
 
 
-def run_smoke(environment: str, endpoints: Path, out: Path, extra_args: list[str] | None = None) -> tuple[int, dict[str, Any]]:
+def run_smoke(
+    environment: str, endpoints: Path, out: Path, extra_args: list[str] | None = None
+) -> tuple[int, dict[str, Any]]:
     """pytest over smoke_tests/checks (its progress streams to the terminal), then the report."""
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
@@ -21,9 +23,18 @@ def run_smoke(environment: str, endpoints: Path, out: Path, extra_args: list[str
     began = time.monotonic()
     code = subprocess.run(
         [
-            sys.executable, "-m", "pytest", str(CHECKS_DIR),
-            f"--endpoints={endpoints}", f"--results={results}", f"--junitxml={out / 'junit.xml'}",
-            "-p", "no:cacheprovider", "-v", "--color=yes", *(extra_args or []),
+            sys.executable,
+            "-m",
+            "pytest",
+            str(CHECKS_DIR),
+            f"--endpoints={endpoints}",
+            f"--results={results}",
+            f"--junitxml={out / 'junit.xml'}",
+            "-p",
+            "no:cacheprovider",
+            "-v",
+            "--color=yes",
+            *(extra_args or []),
         ],
         check=False,
     ).returncode

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,3 +26,18 @@ def prod_doc() -> dict[str, Any]:
 @pytest.fixture
 def local_spec() -> Spec:
     return validate("local", env_document("local"))
+
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("CNAI_UPDATE_GOLDEN") == "1"
+
+
+def assert_golden(relative: str, text: str) -> None:
+    """Compare rendered output with tests/golden/<relative>; `task golden` rewrites them on purpose."""
+    path = GOLDEN_DIR / relative
+    if UPDATE_GOLDEN:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.is_file(), f"no golden file {path}: run `task golden` and review the diff"
+    assert text == path.read_text(), f"{relative} changed: review, then `task golden` to accept"

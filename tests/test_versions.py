@@ -16,7 +16,10 @@ DERIVED = ("modules/versions.yaml", "tests/golden/")
 def tracked_text_files() -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return [f for f in out if not f.startswith(DERIVED) and f != "pyproject.toml" and (REPO_ROOT / f).is_file()]
 
@@ -28,9 +31,7 @@ def distinctive(version: str) -> bool:
 
 def test_no_version_literal_outside_the_bom():
     patterns = {
-        key: re.compile(rf"(?<![\w.]){re.escape(v)}(?![\w.])")
-        for key, v in pinned_versions().items()
-        if distinctive(v)
+        key: re.compile(rf"(?<![\w.]){re.escape(v)}(?![\w.])") for key, v in pinned_versions().items() if distinctive(v)
     }
     offenders = []
     for path in tracked_text_files():

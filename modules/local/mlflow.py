@@ -15,9 +15,7 @@ def mlflow_backend_uri(spec: Spec, paths: LocalPaths, database_url: str | None) 
     return f"sqlite:///{paths.data('mlflow') / 'mlflow.db'}"
 
 
-def mlflow_server(
-    spec: Spec, paths: LocalPaths, credentials: S3Credentials, database_url: str | None = None
-) -> Server:
+def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, database_url: str | None = None) -> Server:
     port = spec.local.ports.mlflow
     return Server(
         name="mlflow",

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import httpx
+import psutil
 from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -29,10 +30,13 @@ from modules.endpoints import Endpoints
 from modules.local.install import ensure_venv, prometheus_binary
 from modules.local.mlserver import model_settings
 from modules.local.paths import LocalPaths
+from modules.local.reaper import reap
 from modules.local.server import S3Credentials, Server
 from modules.local.stack import local_endpoints, local_servers
-from modules.local.supervisor import RPC_ERRORS, SupervisorClient, supervisord_conf
+from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.spec import Spec
+
+LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
 
 
 class LocalError(Exception):
@@ -176,7 +180,8 @@ class LocalRuntime:
         ]
         if busy:
             raise LocalError(
-                "cannot start: already in use: " + "; ".join(busy)
+                "cannot start: already in use: "
+                + "; ".join(busy)
                 + ". Stop what holds it or change local.ports in the spec. Nothing was started."
             )
 
@@ -190,7 +195,7 @@ class LocalRuntime:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(config.content)
                 path.chmod(config.mode)
-        self.paths.supervisor_conf.write_text(supervisord_conf(servers, self.paths))
+        self.paths.supervisor_conf.write_text(supervisord_conf(servers, self.paths, LAUNCHER))
 
     def _start_supervisord(self) -> None:
         subprocess.run(
@@ -211,8 +216,10 @@ class LocalRuntime:
                 time.sleep(0.2)
         if pending:
             details = "\n".join(self._log_tail(s.name) for s in pending)
-            raise LocalError(f"not healthy within {self.spec.local.ready_timeout_seconds}s: "
-                             f"{', '.join(s.name for s in pending)}; everything was stopped.\n{details}")
+            raise LocalError(
+                f"not healthy within {self.spec.local.ready_timeout_seconds}s: "
+                f"{', '.join(s.name for s in pending)}; everything was stopped.\n{details}"
+            )
 
     def _log_tail(self, name: str, lines: int = 15) -> str:
         log = self.paths.logs / f"{name}.log"
@@ -237,11 +244,12 @@ class LocalRuntime:
     def status(self) -> list[ServerStatus]:
         if not self.supervisor.is_running():
             return []
-        health = {s.name: s.health_url for s in self._servers(S3Credentials("-", "-"), "prometheus")}
+        servers = {s.name: s for s in self._servers(S3Credentials("-", "-"), "prometheus")}
+        health = {name: s.health_url for name, s in servers.items()}
         return [
             ServerStatus(
                 name=info["name"],
-                component=info["group"],
+                component=servers[info["name"]].component if info["name"] in servers else "?",
                 state=info["statename"],
                 pid=info["pid"],
                 healthy=is_healthy(health.get(info["name"], "tcp://127.0.0.1:1")),
@@ -249,6 +257,14 @@ class LocalRuntime:
             )
             for info in self.supervisor.processes()
         ]
+
+    def processes(self) -> list[psutil.Process]:
+        """supervisord and every process under it (servers and their workers)."""
+        pidfile = self.paths.home / "supervisord.pid"
+        if not self.supervisor.is_running() or not pidfile.is_file():
+            return []
+        root = psutil.Process(int(pidfile.read_text()))
+        return [root, *root.children(recursive=True)]
 
     def down(self) -> bool:
         """Stop every server and supervisord; data stays. False when nothing was running."""
@@ -269,6 +285,8 @@ class LocalRuntime:
                 os.kill(pid, signal.SIGTERM)  # the socket is gone but the daemon is not
         while pid is not None and _process_alive(pid):
             time.sleep(0.1)
+        for server in self._servers(S3Credentials("-", "-"), "prometheus"):
+            reap(server_id(self.paths, server))  # anything a crash orphaned outside supervisord's group
 
     def purge(self) -> list[Path]:
         """Delete the state directory (after `down`); returns what was deleted."""
@@ -282,13 +300,19 @@ class LocalRuntime:
         """Add a model to the model server's repository and load it now (and at every start)."""
         if not self.supervisor.is_running():
             raise LocalError("the local environment is not up: run `cnai up local` first")
-        folder = self.paths.model_repository / name
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "model-settings.json").write_text(json.dumps(model_settings(name, model_uri), indent=2))
-        url = f"http://127.0.0.1:{self.spec.local.ports.model_server}/v2/repository/models/{name}/load"
-        response = httpx.post(url, timeout=300)
-        if response.status_code != 200:
-            raise LocalError(f"model server refused to load {model_uri} as {name}: {response.text[:500]}")
+        serve_model(
+            self.paths.model_repository, f"http://127.0.0.1:{self.spec.local.ports.model_server}", name, model_uri
+        )
+
+
+def serve_model(model_repository: Path, inference_url: str, name: str, model_uri: str) -> None:
+    """Put a model in MLServer's repository (so it loads at every start) and load it now."""
+    folder = model_repository / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model-settings.json").write_text(json.dumps(model_settings(name, model_uri), indent=2))
+    response = httpx.post(f"{inference_url}/v2/repository/models/{name}/load", timeout=300)
+    if response.status_code != 200:
+        raise LocalError(f"model server refused to load {model_uri} as {name}: {response.text[:500]}")
 
 
 def _process_alive(pid: int) -> bool:

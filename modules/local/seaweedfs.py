@@ -46,6 +46,7 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
             f"-volume.port={ports.seaweedfs_volume}",
             f"-filer.port={ports.seaweedfs_filer}",
             f"-metricsPort={ports.seaweedfs_metrics}",
+            f"-admin.port={ports.seaweedfs_admin}",
             "-admin.ui=false",
             "-webdav=false",
             "-s3.port.iceberg=0",
@@ -57,6 +58,7 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
                 "master": ports.seaweedfs_master,
                 "volume": ports.seaweedfs_volume,
                 "filer": ports.seaweedfs_filer,
+                "admin": ports.seaweedfs_admin,
             }
         )
         | {"metrics": ports.seaweedfs_metrics},

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from modules.endpoints import COMPONENTS, ComponentState, CredentialsRef, Endpoints, Inference, ObjectStore, ScrapeTarget
+from modules.endpoints import (
+    COMPONENTS,
+    ComponentState,
+    CredentialsRef,
+    Endpoints,
+    Inference,
+    ObjectStore,
+    ScrapeTarget,
+)
 from modules.local.milvus import milvus_server
 from modules.local.mlflow import mlflow_server
 from modules.local.mlserver import mlserver_server
@@ -67,6 +75,7 @@ def local_endpoints(spec: Spec, paths: LocalPaths, servers: list[Server]) -> End
             url=http(ports.model_server),
             grpc=f"{LOOPBACK}:{ports.model_server_grpc}",
             metrics_url=http(ports.model_server_metrics, "/metrics"),
+            model_repository=str(paths.model_repository),
         )
         if "kserve" in running
         else None,

@@ -15,8 +15,16 @@ from modules.local.paths import LocalPaths
 from modules.local.server import Server
 
 
-def supervisord_conf(servers: list[Server], paths: LocalPaths) -> str:
-    """supervisord.conf text: one [program:x] per server, restart on crash, a log file each."""
+def server_id(paths: LocalPaths, server: Server) -> str:
+    return f"{paths.home}/{server.name}"
+
+
+def supervisord_conf(servers: list[Server], paths: LocalPaths, launcher: list[str]) -> str:
+    """supervisord.conf text: one [program:x] per server, restart on crash, a log file each.
+
+    Each command runs through `launcher` (modules.local.reaper), which clears a crashed server's
+    orphans before the restart.
+    """
     conf = configparser.RawConfigParser()
     conf.optionxform = str  # type: ignore[assignment,method-assign]
     conf["unix_http_server"] = {"file": str(paths.supervisor_socket), "chmod": "0700"}
@@ -34,7 +42,7 @@ def supervisord_conf(servers: list[Server], paths: LocalPaths) -> str:
     conf["supervisorctl"] = {"serverurl": f"unix://{paths.supervisor_socket}"}
     for server in servers:
         conf[f"program:{server.name}"] = {
-            "command": " ".join(_quote(part) for part in server.command),
+            "command": " ".join(_quote(part) for part in [*launcher, server_id(paths, server), "--", *server.command]),
             "directory": str(paths.home),
             "autostart": "true",
             "autorestart": "true",
@@ -81,6 +89,12 @@ class SupervisorClient:
 
     def processes(self) -> list[dict[str, Any]]:
         return list(self._rpc.getAllProcessInfo())
+
+    def stop(self, name: str) -> None:
+        self._rpc.stopProcess(name, True)
+
+    def start(self, name: str) -> None:
+        self._rpc.startProcess(name, True)
 
     def shutdown(self) -> None:
         """Stop every program (each within its stopwaitsecs), then supervisord itself."""

@@ -39,9 +39,7 @@ def _check_sharing(i: int, pool: GpuPool) -> Iterator[SpecError]:
     if sharing.mode != "mig" or facts is None:
         return
     if not facts.supports_mig:
-        yield SpecError(
-            f"{path}.mig_profile", sharing.mig_profile, f"{pool.accelerator} does not support MIG"
-        )
+        yield SpecError(f"{path}.mig_profile", sharing.mig_profile, f"{pool.accelerator} does not support MIG")
     elif sharing.mig_profile not in facts.mig_profiles:
         allowed = ", ".join(facts.mig_profiles)
         yield SpecError(f"{path}.mig_profile", sharing.mig_profile, f"allowed for {pool.accelerator}: {allowed}")
@@ -109,7 +107,9 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
     provider = c.object_storage.provider
     allowed_provider = {"eks": ("seaweedfs", "s3"), "gke": ("seaweedfs", "gcs")}.get(target, ("seaweedfs",))
     if c.object_storage.enabled and provider not in allowed_provider:
-        yield SpecError("components.object_storage.provider", provider, f"allowed on {target}: {', '.join(allowed_provider)}")
+        yield SpecError(
+            "components.object_storage.provider", provider, f"allowed on {target}: {', '.join(allowed_provider)}"
+        )
     if c.mlflow.enabled and c.mlflow.backend == "postgresql" and target == "local" and c.mlflow.database_url is None:
         yield SpecError("components.mlflow.database_url", None, "local PostgreSQL backend needs database_url")
     if spec.is_cluster and c.mlflow.enabled and c.mlflow.auth and c.mlflow.admin_password is None:

@@ -74,7 +74,10 @@ def read_environment(env: str) -> dict[str, Any]:
     config = _read_yaml(path).get("config") or {}
     unknown = [k for k in config if k.startswith("cnai:") and k != CONFIG_KEY]
     if unknown:
-        raise SpecInvalid(str(path), [SpecError(f"config.{k}", config[k], f"unknown key; cnai reads only {CONFIG_KEY}") for k in unknown])
+        raise SpecInvalid(
+            str(path),
+            [SpecError(f"config.{k}", config[k], f"unknown key; cnai reads only {CONFIG_KEY}") for k in unknown],
+        )
     document = config.get(CONFIG_KEY)
     if not isinstance(document, dict):
         raise SpecInvalid(str(path), [SpecError(f"config.{CONFIG_KEY}", document, "required mapping is missing")])

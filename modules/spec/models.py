@@ -160,9 +160,7 @@ class Kueue(Component):
     pods_ready_timeout_seconds: int = Field(300, ge=30, le=86400)
     fair_sharing: bool = True
     cohort: Name = "cnai"
-    preemption_within_queue: Literal["Never", "LowerPriority", "LowerOrNewerEqualPriority"] = (
-        "LowerPriority"
-    )
+    preemption_within_queue: Literal["Never", "LowerPriority", "LowerOrNewerEqualPriority"] = "LowerPriority"
     reclaim_within_cohort: Literal["Never", "LowerPriority", "Any"] = "Any"
 
 
@@ -208,9 +206,7 @@ class ObjectStorage(Component):
     """S3-compatible object storage: SeaweedFS, or the cloud's S3 / GCS."""
 
     provider: Literal["seaweedfs", "s3", "gcs"] = "seaweedfs"
-    buckets: list[BucketName] = Field(
-        default_factory=lambda: ["mlflow-artifacts", "models", "datasets"]
-    )
+    buckets: list[BucketName] = Field(default_factory=lambda: ["mlflow-artifacts", "models", "datasets"])
     credentials: Secret | None = Field(None, description="S3 access keys (seaweedfs)")
 
 
@@ -233,6 +229,7 @@ class LocalPorts(StrictModel):
     seaweedfs_volume: Port = 8380
     seaweedfs_filer: Port = 8888
     seaweedfs_metrics: Port = 9327
+    seaweedfs_admin: Port = 23646
     mlflow: Port = 5000
     model_server: Port = 8085
     model_server_grpc: Port = 8086

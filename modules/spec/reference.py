@@ -79,8 +79,14 @@ def spec_reference() -> str:
         for field in model.model_fields.values():
             queue.extend(_nested_models(field.annotation))
     body = [line for model in seen for line in _section(model)]
-    accel = ["## Accelerator registry", "", "| key | memory GB | bf16 TFLOPS (dense) | memory GB/s | MIG profiles |",
-             "|---|---|---|---|---|"]
-    accel += [f"| `{a.key}` | {a.memory_gb} | {a.bf16_tflops:g} | {a.mem_bw_gbs:g} | {', '.join(a.mig_profiles) or '-'} |"
-              for a in ACCELERATORS.values()]
+    accel = [
+        "## Accelerator registry",
+        "",
+        "| key | memory GB | bf16 TFLOPS (dense) | memory GB/s | MIG profiles |",
+        "|---|---|---|---|---|",
+    ]
+    accel += [
+        f"| `{a.key}` | {a.memory_gb} | {a.bf16_tflops:g} | {a.mem_bw_gbs:g} | {', '.join(a.mig_profiles) or '-'} |"
+        for a in ACCELERATORS.values()
+    ]
     return "\n".join([HEADER, *body, *accel]) + "\n"

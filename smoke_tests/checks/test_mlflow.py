@@ -47,7 +47,9 @@ def test_registry_version_loads_back(tracking: MlflowClient, endpoints: Endpoint
 
     with reaching("mlflow", endpoints.mlflow_url):
         with mlflow.start_run():
-            info = mlflow.pyfunc.log_model(name="model", python_model=Doubler(), registered_model_name=name, pip_requirements=[])
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=Doubler(), registered_model_name=name, pip_requirements=[]
+            )
         version = tracking.get_model_version(name, info.registered_model_version)
         loaded = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
     assert version.status == "READY"

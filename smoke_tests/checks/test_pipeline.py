@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 
 from modules.endpoints import Endpoints
-from smoke_tests.checks.conftest import JobRunner, assert_passed, require
+from modules.local.runtime import serve_model
+from smoke_tests.checks.conftest import JobRunner, assert_passed, reaching, require
 
 MODEL_NAME = "cnai-smoke-mlp"
 
 
 def deploy(endpoints: Endpoints, model_uri: str) -> None:
     """Hand the registered model to the platform's serving layer."""
-    if endpoints.target != "local":
+    if endpoints.inference.model_repository is None:
         pytest.skip("serving deploy on clusters (InferenceService) arrives with the platform part-2 issue")
-    proc = subprocess.run(
-        [sys.executable, "-m", "modules.cli", "serve", endpoints.environment, model_uri, "--name", MODEL_NAME],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, f"cnai serve failed: {proc.stdout[-1500:]} {proc.stderr[-1500:]}"
+    with reaching("kserve", endpoints.inference.url):
+        serve_model(Path(endpoints.inference.model_repository), endpoints.inference.url, MODEL_NAME, model_uri)
 
 
 def test_train_logs_and_registers(jobs: JobRunner, endpoints: Endpoints):
@@ -41,9 +36,13 @@ def test_inference_matches_in_process(jobs: JobRunner, endpoints: Endpoints):
     deploy(endpoints, model_uri)
     result = jobs.run(
         "inference",
-        "--mlflow-url", endpoints.mlflow_url,
-        "--inference-url", endpoints.inference.url,
-        "--model-uri", model_uri,
-        "--model-name", MODEL_NAME,
+        "--mlflow-url",
+        endpoints.mlflow_url,
+        "--inference-url",
+        endpoints.inference.url,
+        "--model-uri",
+        model_uri,
+        "--model-name",
+        MODEL_NAME,
     )
     assert_passed(result)

@@ -31,7 +31,9 @@ def test_otlp_span_arrives(endpoints: Endpoints):
             else MlflowClient(endpoints.mlflow_url).create_experiment("cnai-smoke-traces")
         )
         span_name = f"cnai-smoke-{uuid.uuid4().hex[:12]}"
-        exporter = OTLPSpanExporter(endpoint=endpoints.otlp_traces_url, headers={"x-mlflow-experiment-id": experiment_id})
+        exporter = OTLPSpanExporter(
+            endpoint=endpoints.otlp_traces_url, headers={"x-mlflow-experiment-id": experiment_id}
+        )
         provider = TracerProvider(resource=Resource.create({"service.name": "cnai-smoke"}))
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         with provider.get_tracer("cnai.smoke").start_as_current_span(span_name) as span:

@@ -36,7 +36,9 @@ def create_collection(client: MilvusClient, name: str) -> None:
     schema.add_field("id", DataType.INT64, is_primary=True)
     schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=DIM)
     index = client.prepare_index_params()
-    index.add_index(field_name="embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 200})
+    index.add_index(
+        field_name="embedding", index_type="HNSW", metric_type="L2", params={"M": 16, "efConstruction": 200}
+    )
     client.create_collection(name, schema=schema, index_params=index)
 
 
@@ -55,8 +57,13 @@ def test_insert_index_search_recall(milvus, endpoints: Endpoints):
             rows = [{"id": i, "embedding": vectors[i].tolist()} for i in range(start, min(start + 2000, ROWS))]
             client.insert(name, rows)
         client.load_collection(name)
-        hits = client.search(name, data=queries.tolist(), limit=K, anns_field="embedding",
-                             search_params={"metric_type": "L2", "params": {"ef": 128}})
+        hits = client.search(
+            name,
+            data=queries.tolist(),
+            limit=K,
+            anns_field="embedding",
+            search_params={"metric_type": "L2", "params": {"ef": 128}},
+        )
         count = client.query(name, filter="id >= 0", output_fields=["count(*)"])[0]["count(*)"]
     distances = (queries**2).sum(1)[:, None] - 2 * queries @ vectors.T + (vectors**2).sum(1)[None, :]
     truth = np.argsort(distances, axis=1)[:, :K]

@@ -20,6 +20,7 @@ from smoke_tests.jobs.common import accelerator_of, device_info, parser, run_job
 from smoke_tests.result import JobResult
 from smoke_tests.thresholds import allreduce_busbw, allreduce_verdict
 
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -66,7 +67,9 @@ def allreduce(device: torch.device, sizes: list[int], repeats: int) -> JobResult
         return JobResult("allreduce", "skip", info, message="one GPU visible: nothing to reduce across")
     context = mp.get_context("spawn")
     queue = context.SimpleQueue()
-    mp.start_processes(_rank_main, args=(world, _free_port(), sizes, repeats, queue), nprocs=world, start_method="spawn")
+    mp.start_processes(
+        _rank_main, args=(world, _free_port(), sizes, repeats, queue), nprocs=world, start_method="spawn"
+    )
     measured = queue.get()
     peak_busbw = max(measured["busbw_gbs_by_bytes"].values())
     verdict = allreduce_verdict(peak_busbw, world, accelerator_of(device))
@@ -75,7 +78,12 @@ def allreduce(device: torch.device, sizes: list[int], repeats: int) -> JobResult
         "allreduce",
         status,
         info,
-        metrics={"ranks": world, "backend": "nccl" if device.type == "cuda" else "gloo", "busbw_gbs": peak_busbw, **measured},
+        metrics={
+            "ranks": world,
+            "backend": "nccl" if device.type == "cuda" else "gloo",
+            "busbw_gbs": peak_busbw,
+            **measured,
+        },
         expected=verdict.expected,
         ratio_to_peak=verdict.ratio,
         message=verdict.reason if measured["correct"] else "all_reduce returned wrong sums",

@@ -24,9 +24,7 @@ TOLERANCE = 1e-5
 
 def v2_request(rows: np.ndarray) -> dict:
     return {
-        "inputs": [
-            {"name": "input-0", "shape": list(rows.shape), "datatype": "FP32", "data": rows.flatten().tolist()}
-        ]
+        "inputs": [{"name": "input-0", "shape": list(rows.shape), "datatype": "FP32", "data": rows.flatten().tolist()}]
     }
 
 

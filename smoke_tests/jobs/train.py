@@ -64,6 +64,8 @@ def train(device: torch.device, args: argparse.Namespace) -> JobResult:
             model,
             name="model",
             signature=signature,
+            # nn.Sequential pickles portably; pt2 (torch.export) would fix the batch size traced.
+            serialization_format="pickle",
             registered_model_name=args.model_name,
             # Stated, not inferred: inference scans imports and takes seconds.
             pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],

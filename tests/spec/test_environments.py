@@ -25,7 +25,9 @@ def test_every_environment_is_valid(env):
 @pytest.mark.parametrize("blueprint", SHIPPED_BLUEPRINTS)
 def test_every_blueprint_validates_on_a_kind_cluster(blueprint):
     document = deep_merge(read_blueprint(blueprint), {"blueprint": blueprint, "name": "bp-test"})
-    document = deep_merge(document, {"cluster": {"target": "kind"}, "components": {"kserve": {"runtimes": ["mlserver"]}}})
+    document = deep_merge(
+        document, {"cluster": {"target": "kind"}, "components": {"kserve": {"runtimes": ["mlserver"]}}}
+    )
     for secret_field in ("mlflow", "observability"):
         key = "admin_password" if secret_field == "mlflow" else "grafana_admin_password"
         document["components"][secret_field] = {**document["components"][secret_field], key: {"generate": True}}

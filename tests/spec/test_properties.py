@@ -27,7 +27,9 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=6,
 )
 
@@ -78,6 +80,8 @@ def test_mutated_environments_never_crash(document):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["name", "blueprint", "cluster", "gpu_pools", "teams", "components", "x"]), values))
+@given(
+    st.dictionaries(st.sampled_from(["name", "blueprint", "cluster", "gpu_pools", "teams", "components", "x"]), values)
+)
 def test_arbitrary_documents_never_crash(document):
     assert_accepted_or_path_errors(document)

@@ -1,0 +1,227 @@
+"""The local environment for real: real servers under supervisord, real data, real faults.
+
+One stack per module, in a temporary CNAI_HOME, on ports shifted away from a developer's own
+`cnai up local`. Tests run in file order: the fault and lifecycle tests come after the data they
+check was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import boto3
+import mlflow
+import numpy as np
+import psutil
+import pytest
+from botocore.exceptions import ClientError
+from mlflow import MlflowClient
+from pymilvus import DataType, MilvusClient
+
+from modules.local.paths import LocalPaths
+from modules.local.reaper import processes_of
+from modules.local.runtime import LocalError, LocalRuntime, is_healthy, port_is_free
+from modules.spec import Spec, validate
+from tests.conftest import env_document
+
+pytestmark = [pytest.mark.local, pytest.mark.slow]
+
+PORT_SHIFT = 21000
+RESTART_TIMEOUT_S = 90
+
+
+def shifted_spec() -> Spec:
+    document = env_document("local")
+    defaults = Spec.model_fields["local"].default_factory().ports.model_dump()
+    document["local"] = {"ports": {k: v + PORT_SHIFT if v < 20000 else v + 11000 for k, v in defaults.items()}}
+    return validate("local", document)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("cnai-home")
+
+
+@pytest.fixture(scope="module")
+def runtime(home):
+    runtime = LocalRuntime(shifted_spec(), LocalPaths(home=home, venvs_root=LocalPaths.from_env().venvs_root))
+    runtime.up()
+    yield runtime
+    runtime.down()
+
+
+@pytest.fixture(scope="module")
+def s3(runtime):
+    creds = json.loads(runtime.paths.credentials.read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
+    )
+
+
+@pytest.fixture(scope="module")
+def written(runtime, s3):
+    """Data written once, checked after every fault: an object, an MLflow run + model, vectors."""
+    ports = runtime.spec.local.ports
+    body = os.urandom(256 * 1024)
+    s3.put_object(Bucket="datasets", Key="persist/blob.bin", Body=body)
+    mlflow.set_tracking_uri(f"http://127.0.0.1:{ports.mlflow}")
+    mlflow.set_experiment("persistence")
+    with mlflow.start_run() as run:
+        mlflow.log_metric("loss", 0.25)
+    client = MlflowClient()
+    client.create_registered_model("persist-model")
+    client.create_model_version("persist-model", f"runs:/{run.info.run_id}/model", run.info.run_id)
+    milvus = MilvusClient(uri=f"http://127.0.0.1:{ports.vector_db}")
+    schema = MilvusClient.create_schema(auto_id=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("v", DataType.FLOAT_VECTOR, dim=8)
+    milvus.create_collection("persist", schema=schema)
+    vectors = np.random.default_rng(3).standard_normal((100, 8)).astype(np.float32)
+    milvus.insert("persist", [{"id": i, "v": vectors[i].tolist()} for i in range(100)])
+    return {"sha256": hashlib.sha256(body).hexdigest(), "run_id": run.info.run_id}
+
+
+def assert_data_intact(runtime, s3, written) -> None:
+    ports = runtime.spec.local.ports
+    blob = s3.get_object(Bucket="datasets", Key="persist/blob.bin")["Body"].read()
+    assert hashlib.sha256(blob).hexdigest() == written["sha256"]
+    client = MlflowClient(f"http://127.0.0.1:{ports.mlflow}")
+    assert client.get_run(written["run_id"]).data.metrics["loss"] == 0.25
+    assert client.get_registered_model("persist-model").latest_versions[0].version == "1"
+    milvus = MilvusClient(uri=f"http://127.0.0.1:{ports.vector_db}")
+    count = milvus.query("persist", filter="id >= 0", output_fields=["count(*)"])[0]["count(*)"]
+    assert count == 100
+
+
+def wait_restarted(runtime, name: str, old_pid: int) -> None:
+    deadline = time.monotonic() + RESTART_TIMEOUT_S
+    while time.monotonic() < deadline:
+        status = next(s for s in runtime.status() if s.name == name)
+        if status.state == "RUNNING" and status.pid != old_pid and status.healthy:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"{name} did not come back healthy within {RESTART_TIMEOUT_S}s")
+
+
+def test_up_starts_every_server_healthy(runtime):
+    statuses = runtime.status()
+    assert {s.name for s in statuses} == {"object_storage", "mlflow", "model_server", "vector_db", "prometheus"}
+    assert all(s.state == "RUNNING" and s.healthy for s in statuses), statuses
+
+
+def test_endpoints_document_is_written(runtime):
+    document = json.loads(runtime.paths.endpoints.read_text())
+    assert document["mlflow_url"] == f"http://127.0.0.1:{runtime.spec.local.ports.mlflow}"
+    assert document["components"]["kueue"] == "cluster-only"
+
+
+def test_credentials_are_generated_and_private(runtime):
+    assert runtime.paths.credentials.stat().st_mode & 0o777 == 0o600
+    assert json.loads(runtime.paths.credentials.read_text())["access_key"].startswith("CNAI")
+
+
+def test_nothing_listens_beyond_loopback(runtime):
+    pids = {p.pid for p in runtime.processes()}
+    listening = [c for c in psutil.net_connections("inet") if c.status == psutil.CONN_LISTEN and c.pid in pids]
+    assert listening, "the stack listens somewhere"
+    addresses = {ipaddress.ip_address(c.laddr.ip) for c in listening}
+    # Go servers report IPv4 loopback as ::ffff:127.0.0.1 on a dual-stack socket bound to 127.0.0.1.
+    unwrapped = {getattr(a, "ipv4_mapped", None) or a for a in addresses}
+    assert unwrapped == {ipaddress.ip_address("127.0.0.1")}, addresses
+
+
+def test_wrong_s3_credentials_are_rejected(runtime):
+    intruder = boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
+        aws_access_key_id="CNAIWRONG",
+        aws_secret_access_key="wrong",
+        region_name="us-east-1",
+    )
+    with pytest.raises(ClientError):
+        intruder.get_object(Bucket="datasets", Key="persist/blob.bin")
+
+
+def test_up_when_already_up_is_a_no_op(runtime, written):
+    pids = {s.name: s.pid for s in runtime.status()}
+    runtime.up()
+    assert {s.name: s.pid for s in runtime.status()} == pids
+
+
+@pytest.mark.parametrize("name", ["object_storage", "mlflow", "model_server", "vector_db", "prometheus"])
+def test_kill_9_restarts_and_loses_nothing(runtime, s3, written, name):
+    old_pid = next(s.pid for s in runtime.status() if s.name == name)
+    os.kill(old_pid, signal.SIGKILL)
+    wait_restarted(runtime, name, old_pid)
+    new_pid = next(s.pid for s in runtime.status() if s.name == name)
+    new_tree = {new_pid, *(c.pid for c in psutil.Process(new_pid).children(recursive=True))}
+    carrying_id = {p.pid for p in processes_of(f"{runtime.paths.home}/{name}", exclude=-1)}
+    assert carrying_id <= new_tree, "orphans of the killed server are still running"
+    assert_data_intact(runtime, s3, written)
+
+
+def test_busy_port_is_named_and_nothing_starts(runtime, tmp_path):
+    spec = shifted_spec()
+    other = LocalRuntime(spec, LocalPaths(home=tmp_path / "other", venvs_root=runtime.paths.venvs_root))
+    with pytest.raises(LocalError) as info:
+        other.up()  # every port is held by the running stack
+    assert f"port {spec.local.ports.object_storage} (object_storage s3)" in str(info.value)
+    assert not other.supervisor.is_running()
+
+
+def test_down_up_keeps_all_data(runtime, s3, written):
+    assert runtime.down()
+    assert not is_healthy(f"http://127.0.0.1:{runtime.spec.local.ports.mlflow}/health")
+    runtime.up()
+    assert_data_intact(runtime, s3, written)
+
+
+def test_parallel_ups_start_one_stack(runtime, home):
+    runtime.down()
+    env = os.environ | {"CNAI_HOME": str(home)}
+    # The CLI reads the env's spec; point it at the shifted-port spec through a temporary stacks dir.
+    stacks = home / "stacks"
+    stacks.mkdir(exist_ok=True)
+    document = runtime.spec.model_dump(mode="json", exclude={"name"})
+    (stacks / "Pulumi.local.yaml").write_text(json.dumps({"config": {"cnai:spec": document}}))
+    env["CNAI_STACKS"] = str(stacks)
+    cmd = [sys.executable, "-m", "modules.cli", "up", "local"]
+    procs = [
+        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sum("already up" in o for o in outputs) == 1, outputs
+    supervisors = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(runtime.paths.supervisor_conf) in " ".join(p.info["cmdline"] or [])
+    ]
+    assert len(supervisors) == 1
+
+
+def test_cli_reports_a_busy_port_without_traceback(runtime, home):
+    env = os.environ | {"CNAI_HOME": str(home / "third"), "CNAI_STACKS": str(home / "stacks")}
+    proc = subprocess.run([sys.executable, "-m", "modules.cli", "up", "local"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "already in use" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_purge_deletes_the_state_directory(runtime, home, tmp_path):
+    runtime.down()
+    doomed = runtime.purge()
+    assert runtime.paths.credentials in doomed
+    assert not runtime.paths.home.exists()
+    held = [p for p in runtime.spec.local.ports.model_dump().values() if not port_is_free(p)]
+    assert held == [], "ports still held after down"

@@ -1,0 +1,82 @@
+"""The smoke suite against a real local environment: green, with its report; and its failure modes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from modules.endpoints import Endpoints
+from modules.local.paths import LocalPaths
+from modules.local.runtime import LocalRuntime
+from smoke_tests.runner import CHECKS_DIR, run_smoke
+from tests.local.test_runtime import shifted_spec
+
+pytestmark = [pytest.mark.local, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    home = tmp_path_factory.mktemp("smoke-home")
+    runtime = LocalRuntime(shifted_spec(), LocalPaths(home=home, venvs_root=LocalPaths.from_env().venvs_root))
+    runtime.up()
+    yield runtime
+    runtime.down()
+
+
+def run_checks(endpoints_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(CHECKS_DIR),
+            f"--endpoints={endpoints_path}",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_suite_is_green_and_reports(stack, tmp_path):
+    out = tmp_path / "report"
+    code, report = run_smoke("local", stack.paths.endpoints, out, ["-q"])
+    failed = [c for c in report["checks"] if c["outcome"] == "failed"]
+    assert code == 0, failed
+    assert report["summary"]["passed"] >= 15
+    skipped = {c["name"]: c["message"] for c in report["checks"] if c["outcome"] == "skipped"}
+    assert all(reason for reason in skipped.values()), "every skip names its reason"
+    jobs = {j["name"]: j for j in report["jobs"]}
+    assert {"inventory", "correctness", "gemm", "membw", "allreduce", "train", "inference"} <= set(jobs)
+    assert jobs["inference"]["metrics"]["max_abs_diff"] <= 1e-5
+    for name in ("report.json", "junit.xml", "report.html", "gpu-ratio-to-peak.png", "inference-latency.png"):
+        assert (out / name).is_file(), name
+
+
+def test_disabled_component_is_skipped_with_reason(stack, tmp_path):
+    document = json.loads(stack.paths.endpoints.read_text())
+    document["components"]["vector_db"] = "disabled"
+    doctored = tmp_path / "endpoints.json"
+    doctored.write_text(json.dumps(document))
+    proc = run_checks(doctored, "-k", "vector_db", "-rs")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "vector_db is disabled in environment local" in proc.stdout
+
+
+def test_component_down_fails_naming_component_and_url(stack):
+    endpoints = Endpoints.read(stack.paths.endpoints)
+    stack.supervisor.stop("vector_db")
+    try:
+        proc = run_checks(stack.paths.endpoints, "-k", "vector_db")
+    finally:
+        stack.supervisor.start("vector_db")
+    assert proc.returncode == 1
+    assert f"vector_db unreachable at {endpoints.vector_db_uri}" in proc.stdout
+    assert "Traceback" not in proc.stdout

@@ -1,0 +1,63 @@
+"""Pass/warn rules of the GPU jobs against the accelerator registry (shared/GPU-FACTS.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from modules.spec.accelerators import ACCELERATORS, identify
+from smoke_tests.thresholds import allreduce_busbw, allreduce_verdict, gemm_verdict, membw_verdict
+
+H100, H200, A100 = (ACCELERATORS[k] for k in ("nvidia-h100-80gb", "nvidia-h200-141gb", "nvidia-a100-80gb"))
+
+
+@pytest.mark.parametrize(
+    ("tflops", "status"),
+    [(794.5, "pass"), (650, "warn"), (593, "fail"), (0, "fail")],  # 794.5: stas00's measured H100 figure
+)
+def test_gemm_bands_on_h100(tflops, status):
+    verdict = gemm_verdict(tflops, H100)
+    assert verdict.status == status
+    assert verdict.ratio == pytest.approx(tflops / 989)
+
+
+def test_measured_h200_figure_passes():
+    # ~790 TFLOP/s is what an H200 in this workplace measures (device notes).
+    assert gemm_verdict(790, H200).status == "pass"
+
+
+@pytest.mark.parametrize(("gbs", "status"), [(2950, "pass"), (2250, "pass"), (2150, "fail")])
+def test_membw_uses_the_dcgm_floor_of_h200(gbs, status):
+    # H200 DCGM floor: 0.75 x 2.95 TB/s measured-good = 2.21 TB/s = 0.46 of 4.8 TB/s.
+    assert membw_verdict(gbs, H200).status == status
+
+
+def test_allreduce_floors_need_eight_gpus():
+    assert allreduce_verdict(370, 8, H100).status == "pass"
+    assert allreduce_verdict(300, 8, H100).status == "fail"
+    assert allreduce_verdict(230.8, 8, A100).status == "pass"
+    assert allreduce_verdict(10, 2, H100).reason.endswith("correctness only")
+
+
+def test_busbw_formula_matches_nccl_tests():
+    # 1 GiB in 10 ms on 8 ranks: algbw 107.4 GB/s, busbw = algbw x 2 x 7/8.
+    assert allreduce_busbw(1 << 30, 0.010, 8) == pytest.approx((1 << 30) / 0.010 / 1e9 * 1.75)
+
+
+def test_cpu_has_no_thresholds():
+    assert gemm_verdict(0.05, None).status == "pass"
+    assert gemm_verdict(0.05, None).ratio is None
+
+
+@pytest.mark.parametrize(
+    ("device_name", "key"),
+    [
+        ("NVIDIA H100 80GB HBM3", "nvidia-h100-80gb"),
+        ("NVIDIA H200", "nvidia-h200-141gb"),
+        ("NVIDIA L40S", "nvidia-l40s"),
+        ("NVIDIA L4", "nvidia-l4"),
+        ("NVIDIA A100-SXM4-80GB", "nvidia-a100-80gb"),
+        ("NVIDIA A10G", "nvidia-a10g"),
+    ],
+)
+def test_device_names_map_to_the_registry(device_name, key):
+    assert identify(device_name).key == key
