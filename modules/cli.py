@@ -239,6 +239,18 @@ def smoke(
     raise typer.Exit(code)
 
 
+@app.command()
+@friendly
+def bench(
+    out: Annotated[Path, typer.Option(help="where the figures are written as JSON")] = Path("reports/bench.json"),
+    smoke: Annotated[bool, typer.Option(help="include the smoke suite's wall time")] = True,
+) -> None:
+    """Measure spec checking, local up/down/RSS and the smoke suite; print the figures."""
+    from modules.bench import run_bench
+
+    run_bench(out, console, with_smoke=smoke)
+
+
 def main() -> None:
     app()
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from modules.spec import Spec, merged_document, validate
-from modules.spec.loader import read_environment
+from modules.spec.loader import REPO_ROOT, read_environment
 
 
 def env_document(env: str) -> dict[str, Any]:
@@ -35,6 +35,7 @@ UPDATE_GOLDEN = os.environ.get("CNAI_UPDATE_GOLDEN") == "1"
 def assert_golden(relative: str, text: str) -> None:
     """Compare rendered output with tests/golden/<relative>; `task golden` rewrites them on purpose."""
     path = GOLDEN_DIR / relative
+    text = text.replace(str(REPO_ROOT), "<repo>")  # goldens must not depend on where the clone lives
     if UPDATE_GOLDEN:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, S3Credentials, Server, http
 from modules.spec import Spec
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
+# `mlflow server` with its uvicorn in-process: one import of mlflow, one process (see the file).
+IN_PROCESS_LAUNCHER = Path(__file__).parent / "launchers" / "mlflow_inprocess.py"
 
 
 def mlflow_backend_uri(spec: Spec, paths: LocalPaths, database_url: str | None) -> str:
@@ -17,13 +21,14 @@ def mlflow_backend_uri(spec: Spec, paths: LocalPaths, database_url: str | None) 
 
 def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, database_url: str | None = None) -> Server:
     port = spec.local.ports.mlflow
+    metrics_dir = str(paths.data("mlflow") / "metrics")
     return Server(
         name="mlflow",
         component="mlflow",
         venv="mlflow",
         command=[
-            paths.venv_bin("mlflow", "mlflow"),
-            "server",
+            paths.venv_bin("mlflow", "python"),
+            str(IN_PROCESS_LAUNCHER),
             "--host",
             LOOPBACK,
             "--port",
@@ -36,8 +41,9 @@ def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, dat
             f"s3://{ARTIFACT_BUCKET}/",
             "--serve-artifacts",
             "--expose-prometheus",
-            str(paths.data("mlflow") / "metrics"),
+            metrics_dir,
         ],
+        directories=[metrics_dir],
         env={
             "MLFLOW_S3_ENDPOINT_URL": http(spec.local.ports.object_storage),
             "AWS_ACCESS_KEY_ID": credentials.access_key,
@@ -45,6 +51,9 @@ def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, dat
             "AWS_DEFAULT_REGION": "us-east-1",
             # The job runner forks 8 workers (~2 GB RSS) that the platform does not use.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # prometheus_client's multiprocess dir, which MLflow reads when its app is imported: with
+            # uvicorn in-process that import happens before the CLI could set it.
+            "prometheus_multiproc_dir": metrics_dir,
         },
         ports={"http": port},
         health_url=http(port, "/health"),

@@ -190,6 +190,8 @@ class LocalRuntime:
             directory.mkdir(parents=True, exist_ok=True)
         for server in servers:
             self.paths.data(server.name).mkdir(parents=True, exist_ok=True)
+            for directory in server.directories:
+                Path(directory).mkdir(parents=True, exist_ok=True)
             for config in server.files:
                 path = Path(config.path)
                 path.parent.mkdir(parents=True, exist_ok=True)

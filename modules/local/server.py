@@ -25,6 +25,7 @@ class Server:
     health_url: str  # http(s)://... answers 200 when ready; tcp://host:port when it only listens
     env: dict[str, str] = field(default_factory=dict)
     files: list[ConfigFile] = field(default_factory=list)
+    directories: list[str] = field(default_factory=list)  # created before start
     metrics_url: str | None = None
     venv: str | None = None  # key of modules/versions.yaml local_servers
     stop_signal: str = "TERM"

@@ -96,7 +96,7 @@ class GpuPool(StrictModel):
         """Schedulable `nvidia.com/gpu` units one physical GPU becomes."""
         if self.sharing.mode == "time-slicing" and self.sharing.replicas:
             return self.sharing.replicas
-        if self.sharing.mode == "mig" and self.sharing.mig_profile:
+        if self.sharing.mode == "mig" and self.sharing.mig_profile in self.facts.mig_profiles:
             return self.facts.mig_slices(self.sharing.mig_profile)
         return 1
 

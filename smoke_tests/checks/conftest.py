@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
+import io
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,7 +45,11 @@ def require(endpoints: Endpoints, component: str) -> None:
 
 
 class JobRunner:
-    """Runs smoke jobs as processes (as a pod would), keeps their results, gates later stages."""
+    """Runs smoke jobs and keeps their results; a later stage is blocked when an earlier one failed.
+
+    Jobs run in this process through the same `main(argv)` a pod runs (`python -m
+    smoke_tests.jobs.<job>`), so torch and mlflow are imported once per suite rather than per job.
+    """
 
     def __init__(self, results_file: Path | None) -> None:
         self.results: dict[str, JobResult] = {}
@@ -56,12 +60,15 @@ class JobRunner:
             earlier = self.results.get(stage)
             if earlier is None or earlier.status == "fail":
                 pytest.skip(f"blocked by {stage} ({earlier.status if earlier else 'not run'})")
-        proc = subprocess.run(
-            [sys.executable, "-m", f"smoke_tests.jobs.{job}", *args], capture_output=True, text=True, timeout=900
-        )
-        parsed = parse_results(proc.stdout)
+        output = io.StringIO()
+        with contextlib.redirect_stdout(output):
+            try:
+                importlib.import_module(f"smoke_tests.jobs.{job}").main(list(args))
+            except SystemExit as exc:  # argparse rejected the arguments
+                pytest.fail(f"job {job} refused its arguments {args}: exit {exc.code}")
+        parsed = parse_results(output.getvalue())
         if not parsed:
-            pytest.fail(f"job {job} printed no result line (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            pytest.fail(f"job {job} printed no result line:\n{output.getvalue()[-3000:]}")
         result = parsed[-1]
         self.results[job] = result
         if self.results_file is not None:

@@ -90,8 +90,8 @@ def allreduce(device: torch.device, sizes: list[int], repeats: int) -> JobResult
     )
 
 
-def main() -> int:
-    args = parser(__doc__ or "").parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__ or "").parse_args(argv)
     on_gpu = torch.cuda.is_available()
     top = (1 << 30) if on_gpu and not args.quick else (16 << 20)
     sizes = [s for s in (1 << 20, 16 << 20, 256 << 20, 1 << 30) if s <= top]

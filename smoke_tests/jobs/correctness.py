@@ -34,8 +34,8 @@ def correctness(device: torch.device, size: int, repeats: int) -> JobResult:
     )
 
 
-def main() -> int:
-    args = parser(__doc__ or "").parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__ or "").parse_args(argv)
     size, repeats = (512, 10) if args.quick else (4096, 50)
     return run_job("correctness", lambda d: correctness(d, size, repeats))
 

@@ -35,8 +35,8 @@ def gemm(device: torch.device, sizes: list[int], repeats: int) -> JobResult:
     )
 
 
-def main() -> int:
-    args = parser(__doc__ or "").parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__ or "").parse_args(argv)
     on_gpu = torch.cuda.is_available()
     sizes = [4096, 8192, 16384] if on_gpu and not args.quick else [512, 1024]
     return run_job("gemm", lambda d: gemm(d, sizes, 20 if on_gpu else 3))

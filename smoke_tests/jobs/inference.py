@@ -79,7 +79,7 @@ def inference(device: torch.device, args: argparse.Namespace) -> JobResult:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
     p.add_argument("--mlflow-url", required=True)
     p.add_argument("--inference-url", required=True)
@@ -87,7 +87,7 @@ def main() -> int:
     p.add_argument("--model-name", default="cnai-smoke-mlp")
     p.add_argument("--requests", type=int, default=200)
     p.add_argument("--ready-timeout", type=float, default=120)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     return run_job("inference", lambda d: inference(d, args))
 
 

@@ -35,11 +35,11 @@ def inventory(device: torch.device, expected_accelerator: str | None, expected_c
     return JobResult("inventory", status, info, metrics, expected, message=message)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
     p.add_argument("--expected-accelerator", choices=sorted(ACCELERATORS))
     p.add_argument("--expected-count", type=int)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     return run_job("inventory", lambda d: inventory(d, args.expected_accelerator, args.expected_count))
 
 

@@ -31,8 +31,8 @@ def membw(device: torch.device, nbytes: int, repeats: int) -> JobResult:
     )
 
 
-def main() -> int:
-    args = parser(__doc__ or "").parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parser(__doc__ or "").parse_args(argv)
     on_gpu = torch.cuda.is_available()
     nbytes = (4 << 30) if on_gpu and not args.quick else (128 << 20)
     return run_job("membw", lambda d: membw(d, nbytes, 20 if on_gpu else 5))

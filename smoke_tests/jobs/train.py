@@ -90,13 +90,13 @@ def train(device: torch.device, args: argparse.Namespace) -> JobResult:
     )
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
     p.add_argument("--mlflow-url", required=True)
     p.add_argument("--experiment", default="cnai-smoke")
     p.add_argument("--model-name", default="cnai-smoke-mlp")
     p.add_argument("--steps", type=int, default=300)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     return run_job("train", lambda d: train(d, args))
 
 

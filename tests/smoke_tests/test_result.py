@@ -44,3 +44,16 @@ def test_report_has_json_html_and_plots(tmp_path):
     assert (tmp_path / "inference-latency.png").stat().st_size > 1000
     html = (tmp_path / "report.html").read_text()
     assert "gpu-ratio-to-peak.png" in html and "NVIDIA H200" in html
+
+
+def test_a_job_runs_as_a_pod_would(tmp_path):
+    """`python -m smoke_tests.jobs.<job>`: one result line on stdout, exit code from its status."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "smoke_tests.jobs.correctness", "--quick"], capture_output=True, text=True
+    )
+    [result] = parse_results(proc.stdout)
+    assert proc.returncode == 0 and result.name == "correctness" and result.status == "pass"
+    assert result.metrics["bf16_repeat_mismatches"] == 0

@@ -23,7 +23,20 @@ scalars = st.one_of(
     st.integers(min_value=-(10**6), max_value=10**6),
     st.floats(allow_nan=True),
     st.text(max_size=12),
-    st.sampled_from(["nvidia-h100-80gb", "nvidia-l4", "1g.10gb", "mig", "time-slicing", "eks", "gke", "h100-train"]),
+    st.sampled_from(
+        [
+            "nvidia-h100-80gb",
+            "nvidia-l4",
+            "1g.10gb",
+            "mig",
+            "time-slicing",
+            "eks",
+            "gke",
+            "h100-train",
+            "9g.99gb",
+            "a100-mig",
+        ]
+    ),
 )
 values = st.recursive(
     scalars,

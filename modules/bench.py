@@ -1,0 +1,75 @@
+"""`cnai bench`: the figures the project promises, measured (never asserted in unit tests)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from modules.local.paths import LocalPaths
+from modules.local.runtime import LocalRuntime
+from modules.spec import list_envs, load_spec
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    began = time.perf_counter()
+    fn()
+    return time.perf_counter() - began
+
+
+def bench_spec_check(rounds: int = 20) -> float:
+    """Seconds to load and validate all environments once (mean of `rounds`, imports excluded)."""
+    envs = list_envs()
+    load_spec(envs[0])  # warm: imports and first-use caches
+    return sum(timed(lambda: [load_spec(e) for e in envs]) for _ in range(rounds)) / rounds
+
+
+def bench_local(console: Console, with_smoke: bool) -> dict[str, float]:
+    """Cold up (fresh state), warm no-op up, RSS, down, up over existing state, and the smoke suite."""
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="cnai-bench-") as home:
+        runtime = LocalRuntime(load_spec("local"), LocalPaths(Path(home), LocalPaths.from_env().venvs_root), console)
+        runtime.setup()  # first install is not part of the figures
+        figures["cold_up_s"] = timed(runtime.up)
+        figures["warm_up_noop_s"] = timed(runtime.up)
+        figures["rss_mb"] = sum(p.memory_info().rss for p in runtime.processes()) / 1e6
+        figures["down_s"] = timed(runtime.down)
+        figures["up_existing_state_s"] = timed(runtime.up)
+        if with_smoke:
+            from smoke_tests.runner import run_smoke
+
+            out = Path(home) / "smoke"
+            figures["smoke_suite_s"] = timed(lambda: run_smoke("local", runtime.paths.endpoints, out, ["-q"]))
+        runtime.down()
+    return figures
+
+
+TARGETS = {
+    "spec_check_all_envs_s": ("spec check, all 4 environments", 0.5),
+    "cold_up_s": ("local cold up to all healthy", 15),
+    "warm_up_noop_s": ("local warm up (no-op)", 2),
+    "rss_mb": ("local stack RSS (MB)", 1500),
+    "down_s": ("local down", None),
+    "up_existing_state_s": ("local up over existing state", 15),
+    "smoke_suite_s": ("smoke suite against local", 90),
+}
+
+
+def run_bench(out: Path, console: Console, with_smoke: bool = True) -> dict[str, float]:
+    figures = {"spec_check_all_envs_s": bench_spec_check(), **bench_local(console, with_smoke)}
+    table = Table("figure", "measured", "target")
+    for key, value in figures.items():
+        label, target = TARGETS[key]
+        within = target is None or value <= target
+        shown = f"{value:.3f}" if value < 10 else f"{value:.1f}"
+        table.add_row(label, f"[{'green' if within else 'red'}]{shown}[/]", "-" if target is None else f"<= {target}")
+    console.print(table)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(figures, indent=2) + "\n")
+    return figures

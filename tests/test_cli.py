@@ -1,0 +1,93 @@
+"""The CLI as a user meets it: clear errors, exit codes, never a traceback for a user mistake."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from modules.spec.loader import REPO_ROOT
+from tests.conftest import env_document
+
+
+def cnai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "modules.cli", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | (env or {}) | {"COLUMNS": "200"},
+        cwd=REPO_ROOT,
+    )
+
+
+def broken_stacks(tmp_path: Path) -> Path:
+    document = env_document("prod")
+    document.pop("name")
+    document["gpu_pools"][1]["sharing"]["mig_profile"] = "9g.99gb"
+    document["teams"][0]["gpu_quotas"][0]["pool"] = "nope"
+    document["components"]["mlflow"]["admin_password"] = "plaintext!"
+    (tmp_path / "Pulumi.broken.yaml").write_text(yaml.safe_dump({"config": {"cnai:spec": document}}))
+    return tmp_path
+
+
+def test_spec_check_passes_for_every_shipped_environment():
+    proc = cnai("spec", "check")
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["dev", "kind", "local", "prod"]
+
+
+def test_spec_check_lists_problems_with_paths_and_no_traceback(tmp_path):
+    proc = cnai("spec", "check", "broken", env={"CNAI_STACKS": str(broken_stacks(tmp_path))})
+    assert proc.returncode == 1
+    assert "components.mlflow.admin_password" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    # Structural errors come first; the semantic ones show once the structure is fixed.
+    assert "plaintext" in proc.stderr
+
+
+def test_semantic_problems_are_all_listed(tmp_path):
+    stacks = broken_stacks(tmp_path)
+    path = stacks / "Pulumi.broken.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["config"]["cnai:spec"]["components"]["mlflow"]["admin_password"] = {"generate": True}
+    path.write_text(yaml.safe_dump(data))
+    proc = cnai("spec", "check", "broken", env={"CNAI_STACKS": str(stacks)})
+    assert proc.returncode == 1
+    assert "gpu_pools[1].sharing.mig_profile" in proc.stderr and "9g.99gb" in proc.stderr
+    assert "teams[0].gpu_quotas[0].pool" in proc.stderr
+
+
+def test_unknown_environment_names_the_known_ones():
+    proc = cnai("spec", "show", "staging")
+    assert proc.returncode == 1
+    assert "dev, kind, local, prod" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_spec_show_prints_the_merged_spec():
+    proc = cnai("spec", "show", "dev")
+    assert proc.returncode == 0
+    shown = yaml.safe_load(proc.stdout)
+    assert shown["gpu_pools"][0]["accelerator"] == "nvidia-a10g"
+    assert shown["components"]["kueue"]["enabled"] is True  # from the reference blueprint
+
+
+def test_invalid_yaml_is_a_clear_error(tmp_path):
+    (tmp_path / "Pulumi.bad.yaml").write_text("config: {cnai:spec: [unclosed\n")
+    proc = cnai("spec", "check", "bad", env={"CNAI_STACKS": str(tmp_path)})
+    assert proc.returncode == 1 and "not valid YAML" in proc.stderr
+
+
+def test_verbs_not_built_yet_say_so():
+    for verb in (["render", "dev"], ["synth", "dev"], ["up", "dev"]):
+        proc = cnai(*verb)
+        assert proc.returncode == 2, verb
+        assert "not built yet" in proc.stderr and "Nothing was done" in proc.stderr
+
+
+def test_endpoints_of_an_environment_that_is_down(tmp_path):
+    proc = cnai("endpoints", "local", env={"CNAI_HOME": str(tmp_path / "nowhere")})
+    assert proc.returncode == 1 and "is not up" in proc.stderr
