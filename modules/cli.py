@@ -111,9 +111,26 @@ def spec_docs(
 
 
 @app.command()
-def render(env: EnvArg = "local") -> None:
-    """Render every Kubernetes object and Helm values of an environment to YAML."""
-    not_landed("render", "the cluster-platform issues (#4, #5)")
+@friendly
+def render(
+    env: EnvArg = "dev",
+    out: Annotated[Path | None, typer.Option(help="default: rendered/<env>")] = None,
+) -> None:
+    """Render the Kubernetes objects cnai authors and its Helm releases (chart, version, values) to YAML.
+
+    Covers the security baseline, GPU Operator and Kueue today; KServe, MLflow, Milvus, object
+    storage and observability arrive with the cluster-platform issues (#4, #5).
+    """
+    from modules.k8s.render import rendered_files
+
+    spec = load_spec(env)
+    if not spec.is_cluster:
+        raise UserError(f"{env} runs no cluster (target {spec.cluster.target}): nothing to render")
+    target = out or Path("rendered") / env
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered_files(spec).items():
+        (target / name).write_text(text)
+        console.print(f"wrote {target / name}")
 
 
 @app.command()

@@ -82,7 +82,7 @@ def test_invalid_yaml_is_a_clear_error(tmp_path):
 
 
 def test_verbs_not_built_yet_say_so():
-    for verb in (["render", "dev"], ["synth", "dev"], ["up", "dev"]):
+    for verb in (["synth", "dev"], ["up", "dev"]):
         proc = cnai(*verb)
         assert proc.returncode == 2, verb
         assert "not built yet" in proc.stderr and "Nothing was done" in proc.stderr
@@ -91,3 +91,12 @@ def test_verbs_not_built_yet_say_so():
 def test_endpoints_of_an_environment_that_is_down(tmp_path):
     proc = cnai("endpoints", "local", env={"CNAI_HOME": str(tmp_path / "nowhere")})
     assert proc.returncode == 1 and "is not up" in proc.stderr
+
+
+def test_render_writes_one_file_per_component(tmp_path):
+    proc = cnai("render", "prod", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["helm-releases.yaml", "kueue.yaml", "security.yaml"]
+    releases = yaml.safe_load((tmp_path / "helm-releases.yaml").read_text())
+    assert {r["name"] for r in releases} == {"gpu-operator", "kueue"}
+    assert all(r["version"] and r["repo"] for r in releases)

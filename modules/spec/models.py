@@ -25,6 +25,8 @@ CLUSTER_TARGETS: tuple[str, ...] = ClusterTarget.__args__  # type: ignore[attr-d
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 POOL_LABEL = "cnai.io/gpu-pool"
 GPU_RESOURCE = "nvidia.com/gpu"
+DEVICE_PLUGIN_CONFIG_LABEL = "nvidia.com/device-plugin.config"
+MIG_CONFIG_LABEL = "nvidia.com/mig.config"
 
 
 class StrictModel(BaseModel):
@@ -106,11 +108,21 @@ class GpuPool(StrictModel):
 
     @property
     def node_labels(self) -> dict[str, str]:
-        return {POOL_LABEL: self.name, "nvidia.com/gpu.present": "true"}
+        """Labels every node of the pool carries; the sharing labels select GPU Operator configs."""
+        labels = {POOL_LABEL: self.name, "nvidia.com/gpu.present": "true"}
+        if self.sharing.mode == "time-slicing":
+            labels[DEVICE_PLUGIN_CONFIG_LABEL] = self.name
+        if self.sharing.mode == "mig" and self.sharing.mig_profile:
+            labels[MIG_CONFIG_LABEL] = f"all-{self.sharing.mig_profile}"
+        return labels
 
     @property
     def taints(self) -> list[dict[str, str]]:
         return [dict(GPU_TAINT)]
+
+    @property
+    def tolerations(self) -> list[dict[str, str]]:
+        return [{"key": t["key"], "operator": "Equal", "value": t["value"], "effect": t["effect"]} for t in self.taints]
 
 
 class GpuQuota(StrictModel):

@@ -1,0 +1,64 @@
+"""NVIDIA GPU Operator: Helm values and the time-slicing config, derived from the spec's GPU pools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from modules.k8s.objects import k8s_object
+from modules.spec import GpuPool, Spec
+from modules.spec.models import GPU_RESOURCE, GPU_TAINT
+
+NAMESPACE = "gpu-operator"
+TIME_SLICING_CONFIG = "cnai-time-slicing"
+
+
+def time_slicing_profile(pool: GpuPool) -> dict[str, Any]:
+    """The device plugin config one time-sliced pool selects through its node label."""
+    return {
+        "version": "v1",
+        "sharing": {"timeSlicing": {"resources": [{"name": GPU_RESOURCE, "replicas": pool.sharing.replicas}]}},
+    }
+
+
+def time_slicing_config_map(spec: Spec) -> dict[str, Any] | None:
+    sliced = [p for p in spec.gpu_pools if p.sharing.mode == "time-slicing"]
+    if not sliced:
+        return None
+    data = {p.name: yaml.safe_dump(time_slicing_profile(p), sort_keys=False) for p in sliced}
+    return k8s_object("v1", "ConfigMap", TIME_SLICING_CONFIG, NAMESPACE, data=data)
+
+
+def gpu_operator_values(spec: Spec) -> dict[str, Any]:
+    """Helm values: driver strategy explicit, sharing per pool, DCGM exporter scraped, GPU taint tolerated."""
+    operator = spec.components.gpu_operator
+    uses_mig = any(p.sharing.mode == "mig" for p in spec.gpu_pools)
+    toleration = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
+    values: dict[str, Any] = {
+        "operator": {"defaultRuntime": "containerd"},
+        "daemonsets": {"tolerations": [toleration]},
+        # operator: the operator installs the driver; preinstalled: the node image ships it (EKS AL2023, GKE COS).
+        "driver": {"enabled": operator.driver == "operator"},
+        "toolkit": {"enabled": True},
+        "devicePlugin": {"enabled": True},
+        "gfd": {"enabled": True},
+        "nodeStatusExporter": {"enabled": True},
+        "dcgmExporter": {
+            "enabled": operator.dcgm_exporter,
+            "serviceMonitor": {"enabled": operator.dcgm_exporter and spec.components.observability.enabled},
+        },
+        "migManager": {"enabled": uses_mig},
+        "mig": {"strategy": operator.mig_strategy},
+    }
+    if time_slicing_config_map(spec) is not None:
+        # Each time-sliced pool picks its entry through the node label nvidia.com/device-plugin.config.
+        values["devicePlugin"]["config"] = {"name": TIME_SLICING_CONFIG, "default": ""}
+    return values
+
+
+def gpu_operator_objects(spec: Spec) -> list[dict[str, Any]]:
+    if not spec.components.gpu_operator.enabled:
+        return []
+    config_map = time_slicing_config_map(spec)
+    return [config_map] if config_map else []
