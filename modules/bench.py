@@ -50,8 +50,39 @@ def bench_local(console: Console, with_smoke: bool) -> dict[str, float]:
     return figures
 
 
+def bench_platform(env: str = "prod", rounds: int = 5) -> dict[str, float]:
+    """The platform program under Pulumi mocks (no engine) and `render`, each for one environment."""
+    import pulumi
+
+    from modules.k8s.render import rendered_files
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+            return {}
+
+    def program() -> None:
+        import pulumi_kubernetes as k8s
+
+        from modules.k8s.platform import deploy_platform
+
+        pulumi.runtime.set_mocks(Mocks(), project="cnai-platform", stack=env, preview=False)
+        pulumi.runtime.test(lambda: deploy_platform(load_spec(env), k8s.Provider("k8s")))()
+
+    program()  # warm: imports
+    spec = load_spec(env)
+    return {
+        "platform_program_prod_s": sum(timed(program) for _ in range(rounds)) / rounds,
+        "render_prod_s": sum(timed(lambda: rendered_files(spec)) for _ in range(rounds)) / rounds,
+    }
+
+
 TARGETS = {
     "spec_check_all_envs_s": ("spec check, all 4 environments", 0.5),
+    "platform_program_prod_s": ("prod platform program under mocks", 3),
+    "render_prod_s": ("render prod", 3),
     "cold_up_s": ("local cold up to all healthy", 15),
     "warm_up_noop_s": ("local warm up (no-op)", 2),
     "rss_mb": ("local stack RSS (MB)", 1500),
@@ -62,7 +93,7 @@ TARGETS = {
 
 
 def run_bench(out: Path, console: Console, with_smoke: bool = True) -> dict[str, float]:
-    figures = {"spec_check_all_envs_s": bench_spec_check(), **bench_local(console, with_smoke)}
+    figures = {"spec_check_all_envs_s": bench_spec_check(), **bench_platform(), **bench_local(console, with_smoke)}
     table = Table("figure", "measured", "target")
     for key, value in figures.items():
         label, target = TARGETS[key]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import pulumi
 import yaml
 
 from modules.k8s.objects import k8s_object
+from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.spec import GpuPool, Spec
 from modules.spec.models import GPU_RESOURCE, GPU_TAINT
 
@@ -62,3 +65,24 @@ def gpu_operator_objects(spec: Spec) -> list[dict[str, Any]]:
         return []
     config_map = time_slicing_config_map(spec)
     return [config_map] if config_map else []
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    spec: Spec  # the environment; driver strategy and per-pool sharing derive from it
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """The NVIDIA GPU Operator chart and the sharing config its device plugin reads."""
+
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:GpuOperator", name, None, opts)
+        config = object_group(f"{name}-sharing", gpu_operator_objects(args.spec), pulumi.ResourceOptions(parent=self))
+        release = helm_release(
+            f"{name}-chart",
+            "gpu-operator",
+            NAMESPACE,
+            gpu_operator_values(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[config]),
+        )
+        self.register_outputs({"release": release.status})

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import pulumi
 import yaml
 
 from modules.k8s.objects import k8s_object
+from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
 
@@ -126,3 +129,24 @@ def kueue_values(spec: Spec) -> dict[str, Any]:
         "controllerManager": {"replicas": 2 if spec.cluster.protect else 1},
         "managerConfig": {"controllerManagerConfigYaml": yaml.safe_dump(kueue_manager_config(spec), sort_keys=False)},
     }
+
+
+@dataclass(frozen=True)
+class KueueArgs:
+    spec: Spec  # the environment; flavors, queues and quotas derive from its pools and teams
+    namespace: str  # where the controller runs (from the security baseline)
+
+
+class Kueue(pulumi.ComponentResource):
+    """Kueue's chart plus the flavors, cohort, queues and priority classes cnai derives."""
+
+    def __init__(self, name: str, args: KueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:Kueue", name, None, opts)
+        release = helm_release(
+            f"{name}-chart", "kueue", args.namespace, kueue_values(args.spec), pulumi.ResourceOptions(parent=self)
+        )
+        objects = object_group(
+            f"{name}-queues", kueue_objects(args.spec), pulumi.ResourceOptions(parent=self, depends_on=[release])
+        )
+        self.local_queues = {t.name: f"{t.namespace_name}/{t.name}" for t in args.spec.teams}
+        self.register_outputs({"release": release.status, "objects": objects, "local_queues": self.local_queues})

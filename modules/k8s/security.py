@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import pulumi
+
 from modules.k8s.objects import k8s_object, metadata
+from modules.k8s.pulumi_resources import object_group
 from modules.spec import Spec, Team
 from modules.spec.models import GPU_RESOURCE
 
@@ -107,3 +111,17 @@ def security_objects(spec: Spec) -> list[dict[str, Any]]:
     for team in spec.teams:
         objects += team_objects(spec, team)
     return objects
+
+
+@dataclass(frozen=True)
+class SecurityBaselineArgs:
+    spec: Spec  # the environment; namespaces follow its enabled components and teams
+
+
+class SecurityBaseline(pulumi.ComponentResource):
+    """Namespaces, NetworkPolicies, team quotas and RBAC: created before any component."""
+
+    def __init__(self, name: str, args: SecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:SecurityBaseline", name, None, opts)
+        self.objects = object_group(f"{name}-objects", security_objects(args.spec), pulumi.ResourceOptions(parent=self))
+        self.register_outputs({"objects": self.objects})

@@ -1,0 +1,37 @@
+"""Thin Pulumi adapters shared by the components: a pinned Helm release, a group of authored objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from modules.versions import chart
+
+
+def helm_release(
+    name: str, chart_key: str, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    """A Helm release of a chart pinned in modules/versions.yaml (OCI charts are addressed by URL)."""
+    pinned = chart(chart_key)
+    oci = pinned["repo"].startswith("oci://")
+    return k8s.helm.v3.Release(
+        name,
+        k8s.helm.v3.ReleaseArgs(
+            chart=f"{pinned['repo']}/{pinned['chart']}" if oci else pinned["chart"],
+            version=pinned["version"],
+            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned["repo"]),
+            namespace=namespace,
+            create_namespace=False,  # namespaces come from the security baseline, with their labels
+            values=values,
+            atomic=True,
+            cleanup_on_fail=True,
+        ),
+        opts=opts,
+    )
+
+
+def object_group(name: str, objects: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigGroup:
+    """The Kubernetes objects a builder returned, applied as one group."""
+    return k8s.yaml.v2.ConfigGroup(name, objs=objects, opts=opts)

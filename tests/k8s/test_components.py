@@ -1,0 +1,94 @@
+"""The Pulumi components, once each, under pulumi.runtime.set_mocks: no Pulumi engine and no cluster
+can run here, so the mocks record what would be declared and these tests read it like a policy:
+pinned charts, the stack's provider reaching every child, objects straight from the builders."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from modules.k8s.kueue import kueue_objects
+from modules.k8s.security import security_objects
+from modules.spec import load_spec
+from modules.versions import chart
+
+
+class Recorder(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+    def of_type(self, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs]:
+        return {r.name: r for r in self.resources if r.typ == typ}
+
+
+def declare(env: str) -> tuple[Recorder, dict]:
+    """Run the platform program for an environment under mocks; returns what it declared."""
+    recorder = Recorder()
+    pulumi.runtime.set_mocks(recorder, project="cnai-platform", stack=env, preview=False)
+    outputs: dict = {}
+
+    @pulumi.runtime.test
+    def program():
+        import pulumi_kubernetes as k8s
+
+        from modules.k8s.platform import deploy_platform
+
+        outputs.update(deploy_platform(load_spec(env), k8s.Provider("k8s", context="test")))
+
+    program()  # returns once every resource registration has reached the mocks
+    return recorder, outputs
+
+
+@pytest.fixture(scope="module")
+def prod():
+    return declare("prod")
+
+
+def test_releases_use_the_pinned_charts(prod):
+    recorder, _ = prod
+    releases = recorder.of_type("kubernetes:helm.sh/v3:Release")
+    assert set(releases) == {"gpu-operator-chart", "kueue-chart"}
+    for name, key in (("gpu-operator-chart", "gpu-operator"), ("kueue-chart", "kueue")):
+        assert releases[name].inputs["version"] == chart(key)["version"]
+        assert releases[name].inputs["createNamespace"] is False
+    assert releases["kueue-chart"].inputs["namespace"] == "kueue-system"
+
+
+def test_objects_are_exactly_what_the_builders_return(prod):
+    recorder, _ = prod
+    groups = recorder.of_type("kubernetes:yaml/v2:ConfigGroup")
+    assert groups["kueue-queues"].inputs["objs"] == kueue_objects(load_spec("prod"))
+    assert groups["security-objects"].inputs["objs"] == security_objects(load_spec("prod"))
+
+
+def test_components_and_child_names(prod):
+    recorder, _ = prod
+    components = {r.name: r.typ for r in recorder.resources if r.typ.startswith("cnai:")}
+    assert components == {
+        "security": "cnai:k8s:SecurityBaseline",
+        "gpu-operator": "cnai:k8s:GpuOperator",
+        "kueue": "cnai:k8s:Kueue",
+    }
+    children = [r.name for r in recorder.resources if r.typ.startswith("kubernetes:")]
+    assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children
+
+
+def test_the_stack_provider_reaches_every_child(prod):
+    # Children get only parent=self; the provider arrives through the parent chain, so this also
+    # proves every child is parented to a component that was given the stack's provider.
+    recorder, _ = prod
+    children = [r for r in recorder.resources if r.typ.startswith("kubernetes:")]
+    assert children and all(r.provider and "pulumi:providers:kubernetes::k8s" in r.provider for r in children)
+
+
+def test_kind_has_no_gpu_operator_and_exports_local_queues():
+    recorder, outputs = declare("kind")
+    assert "gpu-operator-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
+    assert outputs["local_queues"] == {"research": "team-research/research"}
