@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+from pathlib import Path
 from functools import cache
 from typing import Any
 
@@ -15,7 +17,8 @@ from jsonschema import Draft7Validator
 from modules.spec.loader import REPO_ROOT
 from modules.versions import bom
 
-CRDS = REPO_ROOT.parent / "shared" / "crds"
+# shared/ lies beside the checkout (developers and CI); CNAI_CRDS points elsewhere.
+CRDS = Path(os.environ.get("CNAI_CRDS", REPO_ROOT.parent / "shared" / "crds"))
 BUILTIN_GROUPS = ("v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "rbac.authorization.k8s.io/v1", "policy/v1")
 
 
@@ -41,6 +44,7 @@ def _close(schema: Any) -> Any:
 
 @cache
 def crd_validator(api_version: str, kind: str) -> Draft7Validator:
+    assert (CRDS / "index.json").is_file(), f"CRD schemas not found at {CRDS}: set CNAI_CRDS"
     index = json.loads((CRDS / "index.json").read_text())
     key = f"{api_version}/{kind}"
     assert key in index, f"no CRD schema for {key} in {CRDS}: a custom resource cnai cannot validate"
