@@ -7,8 +7,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-from pathlib import Path
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
