@@ -96,7 +96,17 @@ def test_endpoints_of_an_environment_that_is_down(tmp_path):
 def test_render_writes_one_file_per_component(tmp_path):
     proc = cnai("render", "prod", "--out", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["helm-releases.yaml", "kueue.yaml", "security.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "helm-releases.yaml",
+        "kueue.yaml",
+        "observability.yaml",
+        "security.yaml",
+    ]
     releases = yaml.safe_load((tmp_path / "helm-releases.yaml").read_text())
-    assert {r["name"] for r in releases} == {"gpu-operator", "kueue"}
+    assert {r["name"] for r in releases} == {
+        "gpu-operator",
+        "kueue",
+        "kube-prometheus-stack",
+        "opentelemetry-collector",
+    }
     assert all(r["version"] and r["repo"] for r in releases)

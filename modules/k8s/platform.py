@@ -7,18 +7,35 @@ import pulumi_kubernetes as k8s
 
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.k8s.kueue import Kueue, KueueArgs
+from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, runs_in_cluster
+from modules.k8s.observability import Observability, ObservabilityArgs
 from modules.k8s.security import COMPONENT_NAMESPACES, SecurityBaseline, SecurityBaselineArgs
 from modules.spec import Spec
 
 
 def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
-    """Declare every enabled component; returns the outputs the stack exports."""
+    """Declare every enabled component; returns the outputs the stack exports.
+
+    Order: the security baseline (namespaces) first; observability next, since the other charts
+    create ServiceMonitors whose CRDs it brings.
+    """
     security = SecurityBaseline("security", SecurityBaselineArgs(spec), pulumi.ResourceOptions(provider=provider))
-    after_security = pulumi.ResourceOptions(provider=provider, depends_on=[security])
+    ready: list[pulumi.Resource] = [security]
     outputs: dict[str, object] = {"environment": spec.name}
+    if runs_in_cluster(spec):
+        storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
+        outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
+    if spec.components.observability.enabled:
+        observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
+        outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
+        ready = [security, observability]
     if spec.components.gpu_operator.enabled and spec.gpu_pools:
-        GpuOperator("gpu-operator", GpuOperatorArgs(spec), after_security)
+        GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
     if spec.components.kueue.enabled:
-        kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), after_security)
+        kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, ready))
         outputs["local_queues"] = kueue.local_queues
     return outputs
+
+
+def _after(provider: k8s.Provider, dependencies: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(provider=provider, depends_on=list(dependencies))

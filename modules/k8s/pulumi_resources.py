@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from functools import reduce
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
+from modules.spec.models import Secret
 from modules.versions import chart
 
 
@@ -35,3 +39,16 @@ def helm_release(
 def object_group(name: str, objects: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigGroup:
     """The Kubernetes objects a builder returned, applied as one group."""
     return k8s.yaml.v2.ConfigGroup(name, objs=objects, opts=opts)
+
+
+def secret_value(ref: Secret, spec_path: str, name: str, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+    """A credential as a Pulumi secret: generated once (kept in state), decrypted from the stack's
+    `secure:` config, or read from an environment variable at deploy time."""
+    if ref.generate:
+        return random.RandomPassword(name, length=32, special=False, opts=opts).result
+    if ref.env is not None:
+        return pulumi.Output.secret(os.environ[ref.env])
+    # Pulumi decrypts `{secure: ...}` in place: at the path there is the plaintext, as a secret output.
+    keys = spec_path.split(".")
+    document = pulumi.Config("cnai").require_secret_object("spec")
+    return document.apply(lambda doc: str(reduce(lambda node, key: node[key], keys, doc)))

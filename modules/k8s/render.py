@@ -9,6 +9,8 @@ import yaml
 
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
 from modules.k8s.kueue import kueue_objects, kueue_values
+from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
+from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
 from modules.spec import Spec
 from modules.versions import chart
@@ -19,19 +21,31 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "security": security_objects,
     "gpu-operator": gpu_operator_objects,
     "kueue": kueue_objects,
+    "observability": observability_objects,
 }
 
 # chart name in the BOM -> (spec component, values builder)
 RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "gpu-operator": ("gpu_operator", gpu_operator_values),
     "kueue": ("kueue", kueue_values),
+    "seaweedfs": ("object_storage", seaweedfs_values),
+    "kube-prometheus-stack": ("observability", kube_prometheus_values),
+    "opentelemetry-collector": ("observability", otel_collector_values),
 }
+
+
+def _release_enabled(spec: Spec, name: str, component: str) -> bool:
+    if name == "seaweedfs":
+        return runs_in_cluster(spec)
+    if name == "gpu-operator":
+        return spec.components.gpu_operator.enabled and bool(spec.gpu_pools)
+    return getattr(spec.components, component).enabled
 
 
 def helm_releases(spec: Spec) -> list[dict[str, Any]]:
     releases = []
     for name, (component, values) in RELEASES.items():
-        if getattr(spec.components, component).enabled:
+        if _release_enabled(spec, name, component):
             releases.append(
                 {"name": name, "namespace": COMPONENT_NAMESPACES[component][0], **chart(name), "values": values(spec)}
             )

@@ -112,6 +112,14 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
         )
     if c.mlflow.enabled and c.mlflow.backend == "postgresql" and target == "local" and c.mlflow.database_url is None:
         yield SpecError("components.mlflow.database_url", None, "local PostgreSQL backend needs database_url")
+    in_cluster_store = spec.is_cluster and c.object_storage.enabled and provider == "seaweedfs"
+    if in_cluster_store and c.object_storage.credentials is None:
+        yield SpecError(
+            "components.object_storage.credentials", None, "SeaweedFS needs S3 keys: a secret (secure/env/generate)"
+        )
+    grafana = c.observability.enabled and c.observability.grafana
+    if spec.is_cluster and grafana and c.observability.grafana_admin_password is None:
+        yield SpecError("components.observability.grafana_admin_password", None, "Grafana is on: set a secret")
     if spec.is_cluster and c.mlflow.enabled and c.mlflow.auth and c.mlflow.admin_password is None:
         yield SpecError("components.mlflow.admin_password", None, "auth is on: set a secret (secure/env/generate)")
 

@@ -13,6 +13,9 @@ from modules.spec import load_spec
 from modules.versions import chart
 
 
+SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's marker of a secret value
+
+
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
@@ -54,7 +57,12 @@ def prod():
 def test_releases_use_the_pinned_charts(prod):
     recorder, _ = prod
     releases = recorder.of_type("kubernetes:helm.sh/v3:Release")
-    assert set(releases) == {"gpu-operator-chart", "kueue-chart"}
+    assert set(releases) == {
+        "gpu-operator-chart",
+        "kueue-chart",
+        "observability-prometheus",
+        "observability-otel-collector",
+    }
     for name, key in (("gpu-operator-chart", "gpu-operator"), ("kueue-chart", "kueue")):
         assert releases[name].inputs["version"] == chart(key)["version"]
         assert releases[name].inputs["createNamespace"] is False
@@ -73,10 +81,11 @@ def test_components_and_child_names(prod):
     components = {r.name: r.typ for r in recorder.resources if r.typ.startswith("cnai:")}
     assert components == {
         "security": "cnai:k8s:SecurityBaseline",
+        "observability": "cnai:k8s:Observability",
         "gpu-operator": "cnai:k8s:GpuOperator",
         "kueue": "cnai:k8s:Kueue",
     }
-    children = [r.name for r in recorder.resources if r.typ.startswith("kubernetes:")]
+    children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "random:"))]
     assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children
 
 
@@ -92,3 +101,24 @@ def test_kind_has_no_gpu_operator_and_exports_local_queues():
     recorder, outputs = declare("kind")
     assert "gpu-operator-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
     assert outputs["local_queues"] == {"research": "team-research/research"}
+
+
+def test_kind_runs_seaweedfs_with_generated_secret_credentials():
+    recorder, outputs = declare("kind")
+    assert "object-storage-chart" in recorder.of_type("kubernetes:helm.sh/v3:Release")
+    passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
+    assert {"object-storage-access-key", "object-storage-secret-key", "observability-grafana-password"} <= set(
+        passwords
+    )
+    wrapped = recorder.of_type("kubernetes:yaml/v2:ConfigGroup")["object-storage-credentials"].inputs["objs"]
+    # Pulumi marks the whole input secret (its signature key + "value"): keys never reach state in plaintext.
+    assert SECRET_SIGNATURE in wrapped
+    secrets = wrapped["value"]
+    assert {s["metadata"]["name"] for s in secrets} == {"cnai-s3-identities", "cnai-s3-credentials"}
+    assert outputs["s3_credentials_secret"] == "cnai-storage/cnai-s3-credentials"
+
+
+def test_cloud_object_storage_runs_nothing_in_cluster(prod):
+    recorder, outputs = prod
+    assert "object-storage-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
+    assert "s3_url" not in outputs

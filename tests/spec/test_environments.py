@@ -28,9 +28,9 @@ def test_every_blueprint_validates_on_a_kind_cluster(blueprint):
     document = deep_merge(
         document, {"cluster": {"target": "kind"}, "components": {"kserve": {"runtimes": ["mlserver"]}}}
     )
-    for secret_field in ("mlflow", "observability"):
-        key = "admin_password" if secret_field == "mlflow" else "grafana_admin_password"
-        document["components"][secret_field] = {**document["components"][secret_field], key: {"generate": True}}
+    secrets = {"mlflow": "admin_password", "observability": "grafana_admin_password", "object_storage": "credentials"}
+    for component, key in secrets.items():
+        document["components"][component] = {**document["components"][component], key: {"generate": True}}
     assert validate("bp-test", document).blueprint == blueprint
 
 

@@ -1,0 +1,103 @@
+"""Object storage in the cluster: SeaweedFS with its S3 gateway, buckets and credentials.
+
+On eks/gke with provider s3/gcs the buckets come from the cloud stack and nothing runs in-cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from modules.k8s.objects import k8s_object
+from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
+from modules.k8s.security import COMPONENT_NAMESPACES
+from modules.spec import Spec
+
+NAMESPACE = COMPONENT_NAMESPACES["object_storage"][0]
+IDENTITIES_SECRET = "cnai-s3-identities"
+CREDENTIALS_SECRET = "cnai-s3-credentials"
+
+
+def runs_in_cluster(spec: Spec) -> bool:
+    storage = spec.components.object_storage
+    return storage.enabled and storage.provider == "seaweedfs"
+
+
+def seaweedfs_values(spec: Spec) -> dict[str, Any]:
+    """Chart values: HA masters where protected, S3 gateway with auth from a secret, buckets, metrics."""
+    replicas = 3 if spec.cluster.protect else 1
+    return {
+        "global": {"monitoring": {"enabled": spec.components.observability.enabled}},
+        "master": {"replicas": replicas, "defaultReplication": "001" if replicas > 1 else "000"},
+        "volume": {"replicas": max(2, replicas) if spec.cluster.protect else 1},
+        "filer": {
+            "replicas": replicas,
+            "s3": {
+                "enabled": True,
+                "enableAuth": True,
+                "existingConfigSecret": IDENTITIES_SECRET,
+                "createBuckets": [{"name": b, "anonymousRead": False} for b in spec.components.object_storage.buckets],
+            },
+        },
+    }
+
+
+def s3_identities(access_key: Any, secret_key: Any) -> dict[str, Any]:
+    """SeaweedFS's identity document (values may be Pulumi outputs; nothing is resolved here)."""
+    keys = {"accessKey": access_key, "secretKey": secret_key}
+    return {
+        "identities": [
+            {"name": "cnai", "credentials": [keys], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+        ]
+    }
+
+
+def credential_secrets(access_key: Any, secret_key: Any, identities_json: Any) -> list[dict[str, Any]]:
+    """The gateway's identity file, and the same keys for platform clients (MLflow, KServe, Milvus)."""
+    return [
+        k8s_object(
+            "v1", "Secret", IDENTITIES_SECRET, NAMESPACE, type="Opaque", stringData={"s3.json": identities_json}
+        ),
+        k8s_object(
+            "v1",
+            "Secret",
+            CREDENTIALS_SECRET,
+            NAMESPACE,
+            type="Opaque",
+            stringData={"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key},
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class ObjectStorageArgs:
+    spec: Spec  # the environment; buckets and credentials come from components.object_storage
+
+
+class ObjectStorage(pulumi.ComponentResource):
+    """SeaweedFS and its S3 credentials (Pulumi secrets, never plaintext in the program or state)."""
+
+    def __init__(self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:ObjectStorage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ref = args.spec.components.object_storage.credentials
+        assert ref is not None, "spec checks require credentials for an in-cluster object store"
+        path = "components.object_storage.credentials"
+        access_key = secret_value(ref, f"{path}.access_key", f"{name}-access-key", child)
+        secret_key = secret_value(ref, f"{path}.secret_key", f"{name}-secret-key", child)
+        identities = pulumi.Output.secret(pulumi.Output.json_dumps(s3_identities(access_key, secret_key)))
+        secrets = object_group(f"{name}-credentials", credential_secrets(access_key, secret_key, identities), child)
+        release = helm_release(
+            f"{name}-chart",
+            "seaweedfs",
+            NAMESPACE,
+            seaweedfs_values(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
+        )
+        self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
+        self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
+        self.register_outputs(
+            {"s3_url": self.s3_url, "credentials_secret": self.credentials_secret, "release": release.status}
+        )

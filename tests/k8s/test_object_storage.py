@@ -1,0 +1,27 @@
+"""In-cluster object storage: SeaweedFS values and credential secrets."""
+
+from __future__ import annotations
+
+from modules.k8s.object_storage import credential_secrets, runs_in_cluster, s3_identities, seaweedfs_values
+from modules.spec import load_spec
+
+
+def test_only_seaweedfs_runs_in_cluster():
+    assert runs_in_cluster(load_spec("kind"))
+    assert not runs_in_cluster(load_spec("dev"))  # S3 buckets from the cloud stack
+    assert not runs_in_cluster(load_spec("prod"))  # GCS
+
+
+def test_gateway_requires_auth_and_creates_the_spec_buckets():
+    values = seaweedfs_values(load_spec("kind"))
+    s3 = values["filer"]["s3"]
+    assert s3["enableAuth"] is True and s3["existingConfigSecret"] == "cnai-s3-identities"
+    assert [b["name"] for b in s3["createBuckets"]] == ["mlflow-artifacts", "models", "datasets"]
+    assert not any(b["anonymousRead"] for b in s3["createBuckets"])
+
+
+def test_credentials_are_placed_not_invented():
+    secrets = credential_secrets("AK", "SK", "{}")
+    clients = next(s for s in secrets if s["metadata"]["name"] == "cnai-s3-credentials")
+    assert clients["stringData"] == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
+    assert s3_identities("AK", "SK")["identities"][0]["credentials"] == [{"accessKey": "AK", "secretKey": "SK"}]
