@@ -12,7 +12,6 @@ from modules.k8s.security import security_objects
 from modules.spec import load_spec
 from modules.versions import chart
 
-
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's marker of a secret value
 
 
