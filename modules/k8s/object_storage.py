@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 
 from modules.k8s.objects import k8s_object
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
@@ -44,14 +45,43 @@ def seaweedfs_values(spec: Spec) -> dict[str, Any]:
     }
 
 
-def s3_identities(access_key: Any, secret_key: Any) -> dict[str, Any]:
-    """SeaweedFS's identity document (values may be Pulumi outputs; nothing is resolved here)."""
-    keys = {"accessKey": access_key, "secretKey": secret_key}
+ADMIN_ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
+TENANT_BUCKETS = ("datasets", "models")
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    """One S3 identity; keys may be Pulumi outputs (nothing is resolved here)."""
+
+    name: str
+    access_key: Any
+    secret_key: Any
+    actions: list[str]
+
+
+def tenant_actions(spec: Spec) -> list[str]:
+    """A team may read, write and list only the shared data buckets the spec declares."""
+    buckets = [b for b in spec.components.object_storage.buckets if b in TENANT_BUCKETS]
+    return [f"{action}:{bucket}" for bucket in buckets for action in ("Read", "Write", "List")]
+
+
+def s3_identities(identities: list[S3Identity]) -> dict[str, Any]:
+    """SeaweedFS's identity document."""
     return {
         "identities": [
-            {"name": "cnai", "credentials": [keys], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}
+            {
+                "name": i.name,
+                "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
+                "actions": i.actions,
+            }
+            for i in identities
         ]
     }
+
+
+def team_credentials_secret(namespace: str, identity: S3Identity) -> dict[str, Any]:
+    keys = {"AWS_ACCESS_KEY_ID": identity.access_key, "AWS_SECRET_ACCESS_KEY": identity.secret_key}
+    return k8s_object("v1", "Secret", "s3-credentials", namespace, type="Opaque", stringData=keys)
 
 
 def credential_secrets(access_key: Any, secret_key: Any, identities_json: Any) -> list[dict[str, Any]]:
@@ -85,10 +115,29 @@ class ObjectStorage(pulumi.ComponentResource):
         ref = args.spec.components.object_storage.credentials
         assert ref is not None, "spec checks require credentials for an in-cluster object store"
         path = "components.object_storage.credentials"
-        access_key = secret_value(ref, f"{path}.access_key", f"{name}-access-key", child)
-        secret_key = secret_value(ref, f"{path}.secret_key", f"{name}-secret-key", child)
-        identities = pulumi.Output.secret(pulumi.Output.json_dumps(s3_identities(access_key, secret_key)))
-        secrets = object_group(f"{name}-credentials", credential_secrets(access_key, secret_key, identities), child)
+        platform = S3Identity(
+            "cnai-platform",
+            secret_value(ref, f"{path}.access_key", f"{name}-access-key", child),
+            secret_value(ref, f"{path}.secret_key", f"{name}-secret-key", child),
+            ADMIN_ACTIONS,
+        )
+        # Per-tenant keys are always generated: a team's keys live only in its namespace's Secret.
+        tenants = {
+            team.namespace_name: S3Identity(
+                f"team-{team.name}",
+                random.RandomPassword(f"{name}-{team.name}-access-key", length=20, special=False, opts=child).result,
+                random.RandomPassword(f"{name}-{team.name}-secret-key", length=40, special=False, opts=child).result,
+                tenant_actions(args.spec),
+            )
+            for team in args.spec.teams
+        }
+        document = s3_identities([platform, *tenants.values()])
+        identities = pulumi.Output.secret(pulumi.Output.json_dumps(document))
+        objects = [
+            *credential_secrets(platform.access_key, platform.secret_key, identities),
+            *(team_credentials_secret(ns, identity) for ns, identity in tenants.items()),
+        ]
+        secrets = object_group(f"{name}-credentials", objects, child)
         release = helm_release(
             f"{name}-chart",
             "seaweedfs",

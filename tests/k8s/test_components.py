@@ -113,7 +113,12 @@ def test_kind_runs_seaweedfs_with_generated_secret_credentials():
     # Pulumi marks the whole input secret (its signature key + "value"): keys never reach state in plaintext.
     assert SECRET_SIGNATURE in wrapped
     secrets = wrapped["value"]
-    assert {s["metadata"]["name"] for s in secrets} == {"cnai-s3-identities", "cnai-s3-credentials"}
+    assert {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets} == {
+        ("cnai-storage", "cnai-s3-identities"),
+        ("cnai-storage", "cnai-s3-credentials"),
+        ("team-research", "s3-credentials"),  # the team's own, scoped keys
+    }
+    assert "object-storage-research-access-key" in passwords
     assert outputs["s3_credentials_secret"] == "cnai-storage/cnai-s3-credentials"
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from modules.k8s.object_storage import credential_secrets, runs_in_cluster, s3_identities, seaweedfs_values
+from modules.k8s.object_storage import (
+    S3Identity,
+    credential_secrets,
+    runs_in_cluster,
+    s3_identities,
+    seaweedfs_values,
+    tenant_actions,
+)
 from modules.spec import load_spec
 
 
@@ -24,4 +31,11 @@ def test_credentials_are_placed_not_invented():
     secrets = credential_secrets("AK", "SK", "{}")
     clients = next(s for s in secrets if s["metadata"]["name"] == "cnai-s3-credentials")
     assert clients["stringData"] == {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK"}
-    assert s3_identities("AK", "SK")["identities"][0]["credentials"] == [{"accessKey": "AK", "secretKey": "SK"}]
+    document = s3_identities([S3Identity("x", "AK", "SK", ["Read:models"])])
+    assert document["identities"][0]["credentials"] == [{"accessKey": "AK", "secretKey": "SK"}]
+
+
+def test_tenants_reach_only_the_shared_data_buckets():
+    actions = tenant_actions(load_spec("kind"))
+    assert actions == [f"{a}:{b}" for b in ("models", "datasets") for a in ("Read", "Write", "List")]
+    assert not any(a.startswith("Admin") or "mlflow-artifacts" in a for a in actions)
