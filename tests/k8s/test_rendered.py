@@ -62,3 +62,31 @@ def test_quota_per_flavor_never_exceeds_pool_capacity(env):
 def test_golden_rendered(env):
     for name, text in rendered_files(load_spec(env)).items():
         assert_golden(f"render/{env}/{name}", text)
+
+
+def blueprint_variants():
+    """Every blueprint under every cluster environment's overrides (the environment keeps its pools and teams)."""
+    from modules.spec import list_blueprints, merged_document, validate
+    from modules.spec.loader import read_environment
+
+    for env in CLUSTER_ENVS:
+        for blueprint in list_blueprints():
+            document = {**read_environment(env), "blueprint": blueprint}
+            yield pytest.param(validate(env, merged_document(env, document)), id=f"{blueprint}-{env}")
+
+
+@pytest.mark.parametrize("spec", blueprint_variants())
+def test_derivations_hold_for_every_blueprint_and_environment(spec):
+    objects = kueue_objects(spec)
+    flavors = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ResourceFlavor"}
+    if spec.components.kueue.enabled:
+        assert {flavor_name(p) for p in spec.gpu_pools} <= set(flavors)
+        for pool in spec.gpu_pools:
+            assert flavors[flavor_name(pool)]["spec"]["nodeLabels"] == pool.node_labels
+    for queue in (o for o in objects if o["kind"] == "ClusterQueue"):
+        for group in queue["spec"]["resourceGroups"]:
+            for flavor in group["flavors"]:
+                gpu = [r["nominalQuota"] for r in flavor["resources"] if r["name"] == "nvidia.com/gpu"]
+                pools = [p for p in spec.gpu_pools if flavor_name(p) == flavor["name"]]
+                assert all(q <= pools[0].max_gpu_slots for q in gpu)
+    assert [e for obj in all_objects(spec) for e in validation_errors(obj)] == []
