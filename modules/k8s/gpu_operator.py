@@ -17,6 +17,11 @@ NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "cnai-time-slicing"
 
 
+def deployed(spec: Spec) -> bool:
+    """The operator is installed only where there are GPU pools to run it on."""
+    return spec.components.gpu_operator.enabled and bool(spec.gpu_pools)
+
+
 def time_slicing_profile(pool: GpuPool) -> dict[str, Any]:
     """The device plugin config one time-sliced pool selects through its node label."""
     return {

@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
+from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.kueue import Kueue, KueueArgs
 from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, runs_in_cluster
 from modules.k8s.observability import Observability, ObservabilityArgs
@@ -29,7 +30,7 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
         ready = [security, observability]
-    if spec.components.gpu_operator.enabled and spec.gpu_pools:
+    if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
     if spec.components.kueue.enabled:
         kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, ready))

@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
 from modules.k8s.kueue import kueue_objects, kueue_values
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
@@ -38,7 +39,7 @@ def _release_enabled(spec: Spec, name: str, component: str) -> bool:
     if name == "seaweedfs":
         return runs_in_cluster(spec)
     if name == "gpu-operator":
-        return spec.components.gpu_operator.enabled and bool(spec.gpu_pools)
+        return gpu_operator_deployed(spec)
     return getattr(spec.components, component).enabled
 
 
