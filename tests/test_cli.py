@@ -101,6 +101,7 @@ def test_render_writes_one_file_per_component(tmp_path):
         "kueue.yaml",
         "observability.yaml",
         "security.yaml",
+        "smoke-jobs.yaml",
     ]
     releases = yaml.safe_load((tmp_path / "helm-releases.yaml").read_text())
     assert {r["name"] for r in releases} == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.kueue import Kueue, KueueArgs
@@ -22,7 +23,10 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
     """
     security = SecurityBaseline("security", SecurityBaselineArgs(spec), pulumi.ResourceOptions(provider=provider))
     ready: list[pulumi.Resource] = [security]
-    outputs: dict[str, object] = {"environment": spec.name}
+    outputs: dict[str, object] = {
+        "environment": spec.name,
+        "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
+    }
     if runs_in_cluster(spec):
         storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
         outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}

