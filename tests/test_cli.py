@@ -98,6 +98,7 @@ def test_render_writes_one_file_per_component(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "helm-releases.yaml",
+        "kserve.yaml",
         "kueue.yaml",
         "observability.yaml",
         "security.yaml",
@@ -109,5 +110,9 @@ def test_render_writes_one_file_per_component(tmp_path):
         "kueue",
         "kube-prometheus-stack",
         "opentelemetry-collector",
+        "cert-manager",
+        "envoy-gateway",
+        "kserve-crd",
+        "kserve",
     }
     assert all(r["version"] and r["repo"] for r in releases)

@@ -12,6 +12,7 @@ from modules.endpoints import (
     CredentialsRef,
     Endpoints,
     GpuPoolEndpoint,
+    Inference,
     KubernetesAccess,
     ObjectStore,
 )
@@ -43,6 +44,16 @@ def _object_store(spec: Spec) -> ObjectStore | None:
     )
 
 
+SMOKE_MODEL = "cnai-smoke-mlp"
+
+
+def _inference(spec: Spec) -> Inference | None:
+    """The smoke model's predictor service (KServe Standard mode: <isvc>-predictor in the team namespace)."""
+    if not spec.components.kserve.enabled or not spec.teams:
+        return None
+    return Inference(url=f"http://{SMOKE_MODEL}-predictor.{spec.teams[0].namespace_name}.svc:80")
+
+
 def cluster_endpoints(spec: Spec) -> Endpoints:
     c = spec.components
     states: dict[str, ComponentState] = {n: "enabled" if getattr(c, n).enabled else "disabled" for n in COMPONENTS}
@@ -72,6 +83,7 @@ def cluster_endpoints(spec: Spec) -> Endpoints:
         components=states,
         object_store=_object_store(spec),
         mlflow_url=_svc("mlflow", "mlflow", 5000) if c.mlflow.enabled else None,
+        inference=_inference(spec),
         vector_db_uri=_svc("vector_db", "milvus", 19530) if c.vector_db.enabled else None,
         prometheus_url=_svc("observability", "kube-prometheus-stack-prometheus", 9090)
         if c.observability.enabled

@@ -8,6 +8,7 @@ import pulumi_kubernetes as k8s
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
+from modules.k8s.kserve import KServe, KServeArgs
 from modules.k8s.kueue import Kueue, KueueArgs
 from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, runs_in_cluster
 from modules.k8s.observability import Observability, ObservabilityArgs
@@ -36,6 +37,9 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         ready = [security, observability]
     if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
+    if spec.components.kserve.enabled:
+        kserve = KServe("kserve", KServeArgs(spec), _after(provider, ready))
+        outputs["gateway"] = kserve.gateway
     if spec.components.kueue.enabled:
         kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, ready))
         outputs["local_queues"] = kueue.local_queues

@@ -9,6 +9,7 @@ import yaml
 
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
+from modules.k8s.kserve import kserve_objects, kserve_values
 from modules.k8s.kueue import kueue_objects, kueue_values
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
 from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
@@ -24,6 +25,7 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "gpu-operator": gpu_operator_objects,
     "kueue": kueue_objects,
     "observability": observability_objects,
+    "kserve": kserve_objects,
     "smoke-jobs": smoke_jobs,
 }
 
@@ -34,6 +36,10 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "seaweedfs": ("object_storage", seaweedfs_values),
     "kube-prometheus-stack": ("observability", kube_prometheus_values),
     "opentelemetry-collector": ("observability", otel_collector_values),
+    "cert-manager": ("kserve", lambda spec: {"crds": {"enabled": True}}),
+    "envoy-gateway": ("kserve", lambda spec: {}),
+    "kserve-crd": ("kserve", lambda spec: {}),
+    "kserve": ("kserve", kserve_values),
 }
 
 

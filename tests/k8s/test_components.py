@@ -61,6 +61,10 @@ def test_releases_use_the_pinned_charts(prod):
         "kueue-chart",
         "observability-prometheus",
         "observability-otel-collector",
+        "kserve-cert-manager",
+        "kserve-envoy-gateway",
+        "kserve-crds",
+        "kserve-controller",
     }
     for name, key in (("gpu-operator-chart", "gpu-operator"), ("kueue-chart", "kueue")):
         assert releases[name].inputs["version"] == chart(key)["version"]
@@ -83,6 +87,7 @@ def test_components_and_child_names(prod):
         "observability": "cnai:k8s:Observability",
         "gpu-operator": "cnai:k8s:GpuOperator",
         "kueue": "cnai:k8s:Kueue",
+        "kserve": "cnai:k8s:KServe",
     }
     children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "random:"))]
     assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children

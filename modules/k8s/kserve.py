@@ -1,0 +1,224 @@
+"""KServe in Standard (RawDeployment) mode: serving runtimes, the gateway, and InferenceServices.
+
+No Knative or Istio: cert-manager for KServe's webhooks, Envoy Gateway for Gateway API (the retired
+ingress-nginx is not used). MLServer serves mlflow/sklearn models over Open Inference Protocol v2,
+vLLM serves LLMs on GPU pools.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
+from modules.k8s.object_storage import runs_in_cluster
+from modules.k8s.objects import k8s_object
+from modules.k8s.pulumi_resources import helm_release, object_group
+from modules.k8s.security import COMPONENT_NAMESPACES
+from modules.spec import GpuPool, Spec, Team
+from modules.spec.models import GPU_RESOURCE
+from modules.versions import image
+
+NAMESPACE = COMPONENT_NAMESPACES["kserve"][0]
+GATEWAY = "cnai-gateway"
+GATEWAY_CLASS = "envoy"
+RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "vllm"]}
+GPU_RUNTIMES = {"vllm"}
+NON_ROOT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+class ServingError(ValueError):
+    """An InferenceService the platform cannot serve; the message says why."""
+
+
+def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
+    api = "serving.kserve.io/v1alpha1"
+    runtimes = []
+    if "mlserver" in spec.components.kserve.runtimes:
+        runtimes.append(
+            k8s_object(
+                api,
+                "ClusterServingRuntime",
+                "cnai-mlserver",
+                spec={
+                    "supportedModelFormats": [
+                        {"name": f, "version": "1", "autoSelect": True} for f in RUNTIME_FORMATS["mlserver"]
+                    ],
+                    "protocolVersions": ["v2"],
+                    "containers": [
+                        {
+                            "name": "kserve-container",
+                            "image": image("mlserver"),
+                            "env": [
+                                {"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "mlserver_mlflow.MLflowRuntime"}
+                            ],
+                            "resources": {
+                                "requests": {"cpu": "1", "memory": "2Gi"},
+                                "limits": {"cpu": "2", "memory": "4Gi"},
+                            },
+                            "securityContext": NON_ROOT,
+                        }
+                    ],
+                },
+            )
+        )
+    if "vllm" in spec.components.kserve.runtimes and spec.gpu_pools:
+        runtimes.append(
+            k8s_object(
+                api,
+                "ClusterServingRuntime",
+                "cnai-vllm",
+                spec={
+                    "supportedModelFormats": [{"name": f, "autoSelect": True} for f in RUNTIME_FORMATS["vllm"]],
+                    "protocolVersions": ["v2"],
+                    "containers": [
+                        {
+                            "name": "kserve-container",
+                            "image": image("vllm"),
+                            "args": ["--model", "/mnt/models", "--port", "8080"],
+                            "resources": {
+                                "requests": {"cpu": "4", "memory": "32Gi"},
+                                "limits": {"cpu": "8", "memory": "64Gi"},
+                            },
+                            "securityContext": NON_ROOT,
+                        }
+                    ],
+                },
+            )
+        )
+    return runtimes
+
+
+def gateway_objects(spec: Spec) -> list[dict[str, Any]]:
+    if not spec.components.kserve.gateway:
+        return []
+    api = "gateway.networking.k8s.io/v1"
+    listener = {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+    return [
+        k8s_object(
+            api, "GatewayClass", GATEWAY_CLASS, spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}
+        ),
+        k8s_object(
+            api, "Gateway", GATEWAY, NAMESPACE, spec={"gatewayClassName": GATEWAY_CLASS, "listeners": [listener]}
+        ),
+    ]
+
+
+def model_service_account(team: Team) -> dict[str, Any]:
+    """The identity InferenceServices of a team pull models with: the team's own scoped S3 keys."""
+    return k8s_object(
+        "v1",
+        "ServiceAccount",
+        f"{team.name}-models",
+        team.namespace_name,
+        secrets=[{"name": "s3-credentials"}],
+        automountServiceAccountToken=False,
+    )
+
+
+def inference_service(
+    spec: Spec,
+    team: Team,
+    name: str,
+    model_format: str,
+    storage_uri: str,
+    pool: GpuPool | None = None,
+    replicas: int | None = None,
+) -> dict[str, Any]:
+    """An InferenceService for a model in the platform's object store, on a GPU pool when given."""
+    kserve = spec.components.kserve
+    runtime = next((r for r in kserve.runtimes if model_format in RUNTIME_FORMATS[r]), None)
+    if runtime is None:
+        served = sorted({f for r in kserve.runtimes for f in RUNTIME_FORMATS[r]})
+        raise ServingError(f"{name}: no runtime serves model format {model_format!r}; served: {', '.join(served)}")
+    if runtime in GPU_RUNTIMES and pool is None:
+        raise ServingError(f"{name}: runtime {runtime} needs a GPU pool and {spec.name} has none given")
+    max_replicas = replicas or kserve.max_replicas
+    if pool is not None and max_replicas > pool.max_gpu_slots:
+        raise ServingError(
+            f"{name}: {max_replicas} replicas need {max_replicas} GPUs; pool {pool.name} has {pool.max_gpu_slots}"
+        )
+    model: dict[str, Any] = {
+        "modelFormat": {"name": model_format},
+        "runtime": f"cnai-{runtime}",
+        "protocolVersion": "v2",
+        "storageUri": storage_uri,
+        "securityContext": NON_ROOT,
+    }
+    predictor: dict[str, Any] = {
+        "model": model,
+        "serviceAccountName": f"{team.name}-models",
+        "minReplicas": min(kserve.min_replicas, max_replicas),
+        "maxReplicas": max_replicas,
+        "scaleMetric": kserve.scale_metric,
+        "scaleTarget": kserve.scale_target,
+    }
+    if pool is not None:
+        model["resources"] = {"limits": {GPU_RESOURCE: "1"}, "requests": {GPU_RESOURCE: "1"}}
+        predictor |= {"nodeSelector": pool.node_labels, "tolerations": pool.tolerations}
+    isvc = k8s_object(
+        "serving.kserve.io/v1beta1", "InferenceService", name, team.namespace_name, spec={"predictor": predictor}
+    )
+    isvc["metadata"]["annotations"] = {"serving.kserve.io/deploymentMode": "Standard"}
+    return isvc
+
+
+def kserve_values(spec: Spec) -> dict[str, Any]:
+    return {
+        "kserve": {
+            "controller": {
+                "deploymentMode": "Standard",
+                "gateway": {
+                    "ingressGateway": {
+                        "enableGatewayApi": spec.components.kserve.gateway,
+                        "kserveGateway": f"{NAMESPACE}/{GATEWAY}",
+                    }
+                },
+            },
+            "storage": {"s3": {"endpoint": f"seaweedfs-s3.{STORAGE_NAMESPACE}.svc:8333", "useHttps": "0"}}
+            if runs_in_cluster(spec)
+            else {},
+        }
+    }
+
+
+def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
+    if not spec.components.kserve.enabled:
+        return []
+    return [*gateway_objects(spec), *serving_runtimes(spec), *(model_service_account(t) for t in spec.teams)]
+
+
+@dataclass(frozen=True)
+class KServeArgs:
+    spec: Spec  # the environment; runtimes, gateway and autoscaling come from components.kserve
+
+
+class KServe(pulumi.ComponentResource):
+    """cert-manager, Envoy Gateway, KServe (CRDs + controller) and cnai's runtimes and gateway."""
+
+    def __init__(self, name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:KServe", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        cert_manager = helm_release(
+            f"{name}-cert-manager",
+            "cert-manager",
+            COMPONENT_NAMESPACES["cert_manager"][0],
+            {"crds": {"enabled": True}},
+            child,
+        )
+        envoy = helm_release(f"{name}-envoy-gateway", "envoy-gateway", NAMESPACE, {}, child)
+        crds = helm_release(f"{name}-crds", "kserve-crd", NAMESPACE, {}, child)
+        controller = helm_release(
+            f"{name}-controller",
+            "kserve",
+            NAMESPACE,
+            kserve_values(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[cert_manager, crds, envoy]),
+        )
+        object_group(
+            f"{name}-runtimes", kserve_objects(args.spec), pulumi.ResourceOptions(parent=self, depends_on=[controller])
+        )
+        self.gateway = f"{NAMESPACE}/{GATEWAY}"
+        self.register_outputs({"gateway": self.gateway})
