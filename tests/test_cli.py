@@ -114,5 +114,6 @@ def test_render_writes_one_file_per_component(tmp_path):
         "envoy-gateway",
         "kserve-crd",
         "kserve",
+        "milvus",
     }
     assert all(r["version"] and r["repo"] for r in releases)

@@ -145,6 +145,7 @@ class ObjectStorage(pulumi.ComponentResource):
             seaweedfs_values(args.spec),
             pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
         )
+        self.platform_keys = (platform.access_key, platform.secret_key)
         self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
         self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
         self.register_outputs(

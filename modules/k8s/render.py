@@ -11,6 +11,7 @@ from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
 from modules.k8s.kserve import kserve_objects, kserve_values
 from modules.k8s.kueue import kueue_objects, kueue_values
+from modules.k8s.milvus import milvus_values
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
 from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
@@ -40,6 +41,8 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "envoy-gateway": ("kserve", lambda spec: {}),
     "kserve-crd": ("kserve", lambda spec: {}),
     "kserve": ("kserve", kserve_values),
+    # Rendered without the in-cluster store's keys: they exist only as secrets at deploy time.
+    "milvus": ("vector_db", milvus_values),
 }
 
 

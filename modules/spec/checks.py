@@ -117,6 +117,12 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
         yield SpecError(
             "components.object_storage.credentials", None, "SeaweedFS needs S3 keys: a secret (secure/env/generate)"
         )
+    if spec.is_cluster and c.vector_db.enabled and "milvus" not in c.object_storage.buckets:
+        yield SpecError(
+            "components.object_storage.buckets",
+            c.object_storage.buckets,
+            "Milvus keeps its segments in a 'milvus' bucket: add it",
+        )
     grafana = c.observability.enabled and c.observability.grafana
     if spec.is_cluster and grafana and c.observability.grafana_admin_password is None:
         yield SpecError("components.observability.grafana_admin_password", None, "Grafana is on: set a secret")

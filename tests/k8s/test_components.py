@@ -61,6 +61,7 @@ def test_releases_use_the_pinned_charts(prod):
         "kueue-chart",
         "observability-prometheus",
         "observability-otel-collector",
+        "milvus-chart",
         "kserve-cert-manager",
         "kserve-envoy-gateway",
         "kserve-crds",
@@ -88,6 +89,7 @@ def test_components_and_child_names(prod):
         "gpu-operator": "cnai:k8s:GpuOperator",
         "kueue": "cnai:k8s:Kueue",
         "kserve": "cnai:k8s:KServe",
+        "milvus": "cnai:k8s:Milvus",
     }
     children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "random:"))]
     assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children

@@ -23,7 +23,7 @@ def test_gateway_requires_auth_and_creates_the_spec_buckets():
     values = seaweedfs_values(load_spec("kind"))
     s3 = values["filer"]["s3"]
     assert s3["enableAuth"] is True and s3["existingConfigSecret"] == "cnai-s3-identities"
-    assert [b["name"] for b in s3["createBuckets"]] == ["mlflow-artifacts", "models", "datasets"]
+    assert [b["name"] for b in s3["createBuckets"]] == ["mlflow-artifacts", "models", "datasets", "milvus"]
     assert not any(b["anonymousRead"] for b in s3["createBuckets"])
 
 

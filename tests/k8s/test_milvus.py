@@ -1,0 +1,25 @@
+"""Milvus: mode from the spec, segments in the platform's object store, no bundled MinIO."""
+
+from __future__ import annotations
+
+from modules.k8s.milvus import milvus_values
+from modules.spec import load_spec
+
+
+def test_prod_runs_cluster_mode_on_gcs_with_workload_identity():
+    values = milvus_values(load_spec("prod"))
+    assert values["cluster"]["enabled"] is True
+    s3 = values["externalS3"]
+    assert s3["cloudProvider"] == "gcp" and s3["useIAM"] is True and "accessKey" not in s3
+
+
+def test_kind_runs_standalone_on_the_in_cluster_store_with_given_keys():
+    values = milvus_values(load_spec("kind"), "AK", "SK")
+    assert values["cluster"]["enabled"] is False
+    assert values["externalS3"]["host"] == "seaweedfs-s3.cnai-storage.svc"
+    assert (values["externalS3"]["accessKey"], values["externalS3"]["secretKey"]) == ("AK", "SK")
+
+
+def test_never_minio():
+    for env in ("kind", "dev", "prod"):
+        assert milvus_values(load_spec(env))["minio"]["enabled"] is False
