@@ -100,6 +100,7 @@ def test_render_writes_one_file_per_component(tmp_path):
         "helm-releases.yaml",
         "kserve.yaml",
         "kueue.yaml",
+        "mlflow.yaml",
         "observability.yaml",
         "security.yaml",
         "smoke-jobs.yaml",
@@ -115,5 +116,6 @@ def test_render_writes_one_file_per_component(tmp_path):
         "kserve-crd",
         "kserve",
         "milvus",
+        "cloudnative-pg",
     }
     assert all(r["version"] and r["repo"] for r in releases)

@@ -79,9 +79,20 @@ def s3_identities(identities: list[S3Identity]) -> dict[str, Any]:
     }
 
 
-def team_credentials_secret(namespace: str, identity: S3Identity) -> dict[str, Any]:
+def s3_credentials_secret(
+    namespace: str, identity: S3Identity, credentials_file: Any, name: str = "s3-credentials"
+) -> dict[str, Any]:
+    """An identity's keys for one namespace's clients: env-style keys and an AWS credentials file
+    (mounted as a file by servers, so no secret sits in an environment variable)."""
     keys = {"AWS_ACCESS_KEY_ID": identity.access_key, "AWS_SECRET_ACCESS_KEY": identity.secret_key}
-    return k8s_object("v1", "Secret", "s3-credentials", namespace, type="Opaque", stringData=keys)
+    return k8s_object(
+        "v1", "Secret", name, namespace, type="Opaque", stringData=keys | {"credentials": credentials_file}
+    )
+
+
+def aws_credentials_file(identity: S3Identity) -> pulumi.Output[str]:
+    template = "[default]\naws_access_key_id = {0}\naws_secret_access_key = {1}\n"
+    return pulumi.Output.secret(pulumi.Output.format(template, identity.access_key, identity.secret_key))
 
 
 def credential_secrets(access_key: Any, secret_key: Any, identities_json: Any) -> list[dict[str, Any]]:
@@ -135,7 +146,7 @@ class ObjectStorage(pulumi.ComponentResource):
         identities = pulumi.Output.secret(pulumi.Output.json_dumps(document))
         objects = [
             *credential_secrets(platform.access_key, platform.secret_key, identities),
-            *(team_credentials_secret(ns, identity) for ns, identity in tenants.items()),
+            *(s3_credentials_secret(ns, tenant, aws_credentials_file(tenant)) for ns, tenant in tenants.items()),
         ]
         secrets = object_group(f"{name}-credentials", objects, child)
         release = helm_release(
@@ -145,7 +156,7 @@ class ObjectStorage(pulumi.ComponentResource):
             seaweedfs_values(args.spec),
             pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
         )
-        self.platform_keys = (platform.access_key, platform.secret_key)
+        self.platform_identity = platform
         self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
         self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
         self.register_outputs(

@@ -11,7 +11,8 @@ from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.kserve import KServe, KServeArgs
 from modules.k8s.kueue import Kueue, KueueArgs
 from modules.k8s.milvus import Milvus, MilvusArgs
-from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, runs_in_cluster
+from modules.k8s.mlflow import Mlflow, MlflowArgs
+from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, S3Identity, runs_in_cluster
 from modules.k8s.observability import Observability, ObservabilityArgs
 from modules.k8s.security import COMPONENT_NAMESPACES, SecurityBaseline, SecurityBaselineArgs
 from modules.spec import Spec
@@ -29,11 +30,11 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         "environment": spec.name,
         "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
     }
-    keys: tuple[pulumi.Input[str] | None, pulumi.Input[str] | None] = (None, None)
+    identity: S3Identity | None = None
     if runs_in_cluster(spec):
         storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
         outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
-        keys = storage.platform_keys
+        identity = storage.platform_identity
     if spec.components.observability.enabled:
         observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
@@ -44,7 +45,11 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         kserve = KServe("kserve", KServeArgs(spec), _after(provider, ready))
         outputs["gateway"] = kserve.gateway
     if spec.components.vector_db.enabled:
+        keys = (identity.access_key, identity.secret_key) if identity else (None, None)
         Milvus("milvus", MilvusArgs(spec, *keys), _after(provider, ready))
+    if spec.components.mlflow.enabled:
+        mlflow = Mlflow("mlflow", MlflowArgs(spec, identity), _after(provider, ready))
+        outputs["mlflow_url"] = mlflow.url
     if spec.components.kueue.enabled:
         kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, ready))
         outputs["local_queues"] = kueue.local_queues

@@ -12,6 +12,7 @@ from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
 from modules.k8s.kserve import kserve_objects, kserve_values
 from modules.k8s.kueue import kueue_objects, kueue_values
 from modules.k8s.milvus import milvus_values
+from modules.k8s.mlflow import mlflow_server_objects
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
 from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
@@ -27,6 +28,7 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "kueue": kueue_objects,
     "observability": observability_objects,
     "kserve": kserve_objects,
+    "mlflow": mlflow_server_objects,
     "smoke-jobs": smoke_jobs,
 }
 
@@ -43,6 +45,7 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "kserve": ("kserve", kserve_values),
     # Rendered without the in-cluster store's keys: they exist only as secrets at deploy time.
     "milvus": ("vector_db", milvus_values),
+    "cloudnative-pg": ("mlflow", lambda spec: {}),
 }
 
 

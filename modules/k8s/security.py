@@ -28,9 +28,29 @@ COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
 }
 
 
-def namespace(name: str, level: str) -> dict[str, Any]:
+# Services the platform's clients (teams, serving, the registry) call across namespaces.
+SERVED_COMPONENTS = ("mlflow", "object_storage", "vector_db", "kserve")
+CLIENT_LABEL = "cnai.io/platform-client"
+CLIENT_COMPONENTS = ("kserve", "mlflow", "vector_db", "observability")
+
+
+def namespace(name: str, level: str, client: bool = False) -> dict[str, Any]:
     labels = {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+    if client:
+        labels[CLIENT_LABEL] = "true"
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(name, labels=labels)}
+
+
+def allow_platform_clients(ns: str) -> dict[str, Any]:
+    """A served component accepts traffic from namespaces labelled as platform clients."""
+    clients = {"from": [{"namespaceSelector": {"matchLabels": {CLIENT_LABEL: "true"}}}]}
+    return k8s_object(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        "allow-platform-clients",
+        ns,
+        spec={"podSelector": {}, "ingress": [clients]},
+    )
 
 
 def network_policies(ns: str) -> list[dict[str, Any]]:
@@ -90,7 +110,7 @@ def team_objects(spec: Spec, team: Team) -> list[dict[str, Any]]:
     ]
     role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "job-submitter"}
     return [
-        namespace(ns, "restricted"),
+        namespace(ns, "restricted", client=True),
         *network_policies(ns),
         k8s_object("v1", "ResourceQuota", "team-quota", ns, spec={"hard": quota}),
         k8s_object("v1", "LimitRange", "team-defaults", ns, spec=limit_range),
@@ -107,7 +127,9 @@ def security_objects(spec: Spec) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     for component, (ns, level) in COMPONENT_NAMESPACES.items():
         if getattr(spec.components, component).enabled:
-            objects += [namespace(ns, level), *network_policies(ns)]
+            objects += [namespace(ns, level, client=component in CLIENT_COMPONENTS), *network_policies(ns)]
+            if component in SERVED_COMPONENTS:
+                objects.append(allow_platform_clients(ns))
     for team in spec.teams:
         objects += team_objects(spec, team)
     return objects

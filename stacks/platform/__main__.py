@@ -1,8 +1,7 @@
 """Pulumi program of the cnai platform: `pulumi up -s <env>` in this folder.
 
 The environment's spec is the `cnai:spec` config of its stack file, merged over its blueprint and
-validated before anything is declared. Components implemented so far: security baseline, GPU
-Operator, Kueue (the rest arrive with the cluster-platform issues).
+validated before anything is declared (see modules/k8s/platform.py for the components and order).
 """
 
 import pulumi

@@ -62,6 +62,7 @@ def test_releases_use_the_pinned_charts(prod):
         "observability-prometheus",
         "observability-otel-collector",
         "milvus-chart",
+        "mlflow-cnpg",
         "kserve-cert-manager",
         "kserve-envoy-gateway",
         "kserve-crds",
@@ -90,6 +91,7 @@ def test_components_and_child_names(prod):
         "kueue": "cnai:k8s:Kueue",
         "kserve": "cnai:k8s:KServe",
         "milvus": "cnai:k8s:Milvus",
+        "mlflow": "cnai:k8s:Mlflow",
     }
     children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "random:"))]
     assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children

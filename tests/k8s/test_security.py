@@ -48,3 +48,20 @@ def test_team_gpu_ceiling_is_nominal_plus_borrowing_capped_by_the_pool():
 def test_disabled_component_gets_no_namespace():
     names = {o["metadata"]["name"] for o in by_kind(security_objects(load_spec("kind")), "Namespace")}
     assert "gpu-operator" not in names and "team-research" in names
+
+
+def test_served_components_accept_only_labelled_platform_clients():
+    objects = security_objects(load_spec("prod"))
+    allowed = {
+        o["metadata"]["namespace"]
+        for o in by_kind(objects, "NetworkPolicy")
+        if o["metadata"]["name"] == "allow-platform-clients"
+    }
+    assert allowed == {"cnai-mlflow", "cnai-storage", "cnai-milvus", "kserve"}
+    clients = {
+        o["metadata"]["name"]
+        for o in by_kind(objects, "Namespace")
+        if o["metadata"]["labels"].get("cnai.io/platform-client") == "true"
+    }
+    assert {"team-research", "team-serving", "kserve", "cnai-mlflow"} <= clients
+    assert "gpu-operator" not in clients

@@ -57,3 +57,23 @@ def test_endpoints_name_every_pool_with_its_queue(env):
     assert all(p.local_queue for p in endpoints.gpu_pools)
     assert endpoints.kubernetes.local_queues
     assert endpoints.prometheus_url and endpoints.mlflow_url
+
+
+FIELD_FOR = {
+    "object_storage": "object_store",
+    "mlflow": "mlflow_url",
+    "kserve": "inference",
+    "vector_db": "vector_db_uri",
+    "observability": "prometheus_url",
+}
+
+
+@pytest.mark.parametrize("env", ["kind", "dev", "prod"])
+def test_endpoints_have_every_field_the_smoke_suite_reads(env):
+    endpoints = cluster_endpoints(load_spec(env))
+    for component, field in FIELD_FOR.items():
+        if endpoints.components[component] == "enabled":
+            assert getattr(endpoints, field), f"{env}: {component} enabled but endpoints.{field} is empty"
+    assert endpoints.otlp_traces_url and endpoints.kubernetes.context
+    # Round-trips through JSON as the stack output does.
+    assert type(endpoints).model_validate_json(endpoints.model_dump_json()) == endpoints

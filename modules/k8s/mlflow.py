@@ -1,0 +1,207 @@
+"""MLflow in the cluster: PostgreSQL through CloudNativePG (backed up to object storage), the
+tracking server + registry with basic auth, artifacts proxied to object storage, OTLP traces, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
+from modules.k8s.object_storage import S3Identity, aws_credentials_file, runs_in_cluster, s3_credentials_secret
+from modules.k8s.objects import k8s_object
+from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
+from modules.k8s.security import COMPONENT_NAMESPACES
+from modules.spec import Spec
+from modules.versions import image
+
+NAMESPACE = COMPONENT_NAMESPACES["mlflow"][0]
+DB_CLUSTER = "mlflow-db"
+S3_SECRET = "mlflow-s3"
+AUTH_SECRET = "mlflow-auth"
+PORT = 5000
+RUN_AS = 10001
+ARTIFACT_BUCKET = "mlflow-artifacts"
+SELECTOR = {"app.kubernetes.io/name": "mlflow"}
+
+
+def _s3_endpoint(spec: Spec) -> str | None:
+    return f"http://seaweedfs-s3.{STORAGE_NAMESPACE}.svc:8333" if runs_in_cluster(spec) else None
+
+
+def postgres_cluster(spec: Spec) -> dict[str, Any]:
+    """A CloudNativePG Cluster; base backups and WAL go to the artifact bucket."""
+    store: dict[str, Any] = {"destinationPath": f"s3://{ARTIFACT_BUCKET}/cnpg/{spec.name}"}
+    if runs_in_cluster(spec):
+        key = {"name": S3_SECRET}
+        store |= {
+            "endpointURL": _s3_endpoint(spec),
+            "s3Credentials": {
+                "accessKeyId": key | {"key": "AWS_ACCESS_KEY_ID"},
+                "secretAccessKey": key | {"key": "AWS_SECRET_ACCESS_KEY"},
+            },
+        }
+    elif spec.components.object_storage.provider == "s3":
+        store["s3Credentials"] = {"inheritFromIAMRole": True}
+    else:
+        store |= {
+            "destinationPath": f"gs://{ARTIFACT_BUCKET}/cnpg/{spec.name}",
+            "googleCredentials": {"gkeEnvironment": True},
+        }
+    return k8s_object(
+        "postgresql.cnpg.io/v1",
+        "Cluster",
+        DB_CLUSTER,
+        NAMESPACE,
+        spec={
+            "instances": 3 if spec.cluster.protect else 1,
+            "imageName": image("postgres"),
+            "storage": {"size": "20Gi"},
+            "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow"}},
+            "backup": {"barmanObjectStore": store, "retentionPolicy": "30d"},
+            "monitoring": {"enablePodMonitor": spec.components.observability.enabled},
+        },
+    )
+
+
+def _container(spec: Spec) -> dict[str, Any]:
+    server = (
+        'exec mlflow server --host 0.0.0.0 --port 5000 --workers 2 --backend-store-uri "$(cat /etc/mlflow-db/uri)"'
+        f" --artifacts-destination s3://{ARTIFACT_BUCKET}/ --serve-artifacts --expose-prometheus /tmp/metrics"
+    )
+    if spec.components.mlflow.auth:
+        server += " --app-name basic-auth"
+    env = [
+        {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+        {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/mlflow-s3/credentials"},
+        {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow-auth/basic_auth.ini"},
+    ]
+    if endpoint := _s3_endpoint(spec):
+        env.append({"name": "MLFLOW_S3_ENDPOINT_URL", "value": endpoint})
+    probe = {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 10}
+    mounts = [
+        {"name": "db", "mountPath": "/etc/mlflow-db", "readOnly": True},
+        {"name": "s3", "mountPath": "/etc/mlflow-s3", "readOnly": True},
+        {"name": "auth", "mountPath": "/etc/mlflow-auth", "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
+    return {
+        "name": "mlflow",
+        "image": image("mlflow"),
+        "imagePullPolicy": "Always",
+        "command": ["sh", "-c", server],
+        "env": env,
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "livenessProbe": probe | {"initialDelaySeconds": 30},
+        "readinessProbe": probe,
+        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": mounts,
+    }
+
+
+def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
+    """Deployment, Service and ServiceMonitor of the tracking server (secrets are made by the component)."""
+    if not spec.components.mlflow.enabled:
+        return []
+    volumes = [
+        {"name": "db", "secret": {"secretName": f"{DB_CLUSTER}-app", "items": [{"key": "uri", "path": "uri"}]}},
+        {"name": "s3", "secret": {"secretName": S3_SECRET, "items": [{"key": "credentials", "path": "credentials"}]}},
+        {"name": "auth", "secret": {"secretName": AUTH_SECRET}},
+        {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
+    ]
+    pod = {
+        "metadata": {"labels": SELECTOR},
+        "spec": {
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [_container(spec)],
+            "volumes": volumes,
+        },
+    }
+    replicas = 2 if spec.cluster.protect else 1
+    deployment = k8s_object(
+        "apps/v1",
+        "Deployment",
+        "mlflow",
+        NAMESPACE,
+        spec={"replicas": replicas, "selector": {"matchLabels": SELECTOR}, "template": pod},
+    )
+    service = k8s_object(
+        "v1",
+        "Service",
+        "mlflow",
+        NAMESPACE,
+        spec={"selector": SELECTOR, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
+    )
+    objects = [postgres_cluster(spec), deployment, service]
+    if spec.components.observability.enabled:
+        objects.append(
+            k8s_object(
+                "monitoring.coreos.com/v1",
+                "ServiceMonitor",
+                "mlflow",
+                NAMESPACE,
+                spec={"selector": {"matchLabels": SELECTOR}, "endpoints": [{"port": "http", "path": "/metrics"}]},
+            )
+        )
+        service["metadata"]["labels"] |= SELECTOR
+    return objects
+
+
+def basic_auth_ini(admin_password: Any, database_uri: Any) -> Any:
+    """MLflow's basic-auth configuration; values may be Pulumi outputs (secrets)."""
+    template = (
+        "[mlflow]\ndefault_permission = READ\ndatabase_uri = {1}\nadmin_username = admin\nadmin_password = {0}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return pulumi.Output.secret(pulumi.Output.format(template, admin_password, database_uri))
+
+
+@dataclass(frozen=True)
+class MlflowArgs:
+    spec: Spec  # the environment; backend, auth and traces come from components.mlflow
+    storage_identity: S3Identity | None  # the platform's S3 keys when the store runs in-cluster
+
+
+class Mlflow(pulumi.ComponentResource):
+    """CloudNativePG, the database cluster, and the MLflow tracking server with its secrets."""
+
+    def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("cnai:k8s:Mlflow", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        operator = helm_release(f"{name}-cnpg", "cloudnative-pg", NAMESPACE, {}, child)
+        ref = args.spec.components.mlflow.admin_password
+        password = secret_value(ref, "components.mlflow.admin_password", f"{name}-admin-password", child) if ref else ""
+        # The auth store sits beside the tracking store in the same database.
+        auth = k8s_object(
+            "v1",
+            "Secret",
+            AUTH_SECRET,
+            NAMESPACE,
+            type="Opaque",
+            stringData={"basic_auth.ini": basic_auth_ini(password, "sqlite:////tmp/basic_auth.db")},
+        )
+        secrets = [auth]
+        if args.storage_identity is not None:
+            identity = args.storage_identity
+            secrets.append(s3_credentials_secret(NAMESPACE, identity, aws_credentials_file(identity), S3_SECRET))
+        credentials = object_group(f"{name}-secrets", secrets, child)
+        object_group(
+            f"{name}-server",
+            mlflow_server_objects(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[operator, credentials]),
+        )
+        self.url = f"http://mlflow.{NAMESPACE}.svc:{PORT}"
+        self.register_outputs({"url": self.url})
