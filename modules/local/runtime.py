@@ -120,12 +120,17 @@ class LocalRuntime:
     def setup(self) -> str:
         """Install every enabled server's software (idempotent); returns the Prometheus binary."""
         binary = "prometheus"
-        for server in self._servers(S3Credentials("-", "-"), "prometheus"):
+        for server in self._server_plan():
             if server.venv:
                 ensure_venv(self.paths, server.venv, self.console)
             elif server.component == "observability":
                 binary = prometheus_binary(self.console)
         return binary
+
+    def _server_plan(self) -> list[Server]:
+        """Which servers run, their names, ports and health URLs: what status, setup and stop need
+        (credentials and binary paths do not matter there)."""
+        return self._servers(S3Credentials("-", "-"), "prometheus")
 
     def _servers(self, credentials: S3Credentials, prometheus: str) -> list[Server]:
         return local_servers(self.spec, self.paths, credentials, prometheus, self._database_url())
@@ -246,7 +251,7 @@ class LocalRuntime:
     def status(self) -> list[ServerStatus]:
         if not self.supervisor.is_running():
             return []
-        servers = {s.name: s for s in self._servers(S3Credentials("-", "-"), "prometheus")}
+        servers = {s.name: s for s in self._server_plan()}
         health = {name: s.health_url for name, s in servers.items()}
         return [
             ServerStatus(
@@ -287,7 +292,7 @@ class LocalRuntime:
                 os.kill(pid, signal.SIGTERM)  # the socket is gone but the daemon is not
         while pid is not None and _process_alive(pid):
             time.sleep(0.1)
-        for server in self._servers(S3Credentials("-", "-"), "prometheus"):
+        for server in self._server_plan():
             reap(server_id(self.paths, server))  # anything a crash orphaned outside supervisord's group
 
     def purge(self) -> list[Path]:
