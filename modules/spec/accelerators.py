@@ -26,9 +26,9 @@ class Accelerator:
     nvlink_gbs: float | None
     mig_profiles: tuple[str, ...] = field(default_factory=tuple)
     allreduce_busbw_floor_gbs: float | None = None
-    eks_instance_types: tuple[str, ...] = field(default_factory=tuple)
+    eks_instance_types: dict[int, str] = field(default_factory=dict)  # GPUs per node -> EC2 type
     gke_accelerator: str | None = None
-    gke_machine_type: str | None = None
+    gke_machine_types: dict[int, str] = field(default_factory=dict)  # GPUs per node -> machine type
 
     @property
     def supports_mig(self) -> bool:
@@ -57,9 +57,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             nvlink_gbs=600,
             mig_profiles=("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
             allreduce_busbw_floor_gbs=200,
-            eks_instance_types=("p4de.24xlarge",),
+            eks_instance_types={8: "p4de.24xlarge"},
             gke_accelerator="nvidia-a100-80gb",
-            gke_machine_type="a2-ultragpu-8g",
+            gke_machine_types={8: "a2-ultragpu-8g"},
         ),
         Accelerator(
             key="nvidia-h100-80gb",
@@ -73,9 +73,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             nvlink_gbs=900,
             mig_profiles=_HOPPER_MIG_80,
             allreduce_busbw_floor_gbs=340,
-            eks_instance_types=("p5.48xlarge",),
+            eks_instance_types={8: "p5.48xlarge"},
             gke_accelerator="nvidia-h100-80gb",
-            gke_machine_type="a3-highgpu-8g",
+            gke_machine_types={8: "a3-highgpu-8g"},
         ),
         Accelerator(
             key="nvidia-h200-141gb",
@@ -89,9 +89,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             nvlink_gbs=900,
             mig_profiles=("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
             allreduce_busbw_floor_gbs=340,
-            eks_instance_types=("p5en.48xlarge",),
+            eks_instance_types={8: "p5en.48xlarge"},
             gke_accelerator="nvidia-h200-141gb",
-            gke_machine_type="a3-ultragpu-8g",
+            gke_machine_types={8: "a3-ultragpu-8g"},
         ),
         Accelerator(
             key="nvidia-b200",
@@ -104,9 +104,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             interconnect="NVLink5 1.8 TB/s",
             nvlink_gbs=1800,
             mig_profiles=("1g.23gb", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"),
-            eks_instance_types=("p6-b200.48xlarge",),
+            eks_instance_types={8: "p6-b200.48xlarge"},
             gke_accelerator="nvidia-b200",
-            gke_machine_type="a4-highgpu-8g",
+            gke_machine_types={8: "a4-highgpu-8g"},
         ),
         Accelerator(
             key="nvidia-l40s",
@@ -118,7 +118,7 @@ ACCELERATORS: dict[str, Accelerator] = {
             mem_bw_floor_ratio=0.61,
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
-            eks_instance_types=("g6e.xlarge", "g6e.12xlarge", "g6e.48xlarge"),
+            eks_instance_types={1: "g6e.xlarge", 4: "g6e.12xlarge", 8: "g6e.48xlarge"},
         ),
         Accelerator(
             key="nvidia-l4",
@@ -130,9 +130,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             mem_bw_floor_ratio=0.66,
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
-            eks_instance_types=("g6.xlarge", "g6.12xlarge", "g6.48xlarge"),
+            eks_instance_types={1: "g6.xlarge", 4: "g6.12xlarge", 8: "g6.48xlarge"},
             gke_accelerator="nvidia-l4",
-            gke_machine_type="g2-standard-8",
+            gke_machine_types={1: "g2-standard-8", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"},
         ),
         Accelerator(
             key="nvidia-a10g",
@@ -145,7 +145,7 @@ ACCELERATORS: dict[str, Accelerator] = {
             mem_bw_floor_ratio=0.61,
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
-            eks_instance_types=("g5.xlarge", "g5.12xlarge", "g5.48xlarge"),
+            eks_instance_types={1: "g5.xlarge", 4: "g5.12xlarge", 8: "g5.48xlarge"},
         ),
         Accelerator(
             key="nvidia-t4",
@@ -157,9 +157,9 @@ ACCELERATORS: dict[str, Accelerator] = {
             mem_bw_floor_ratio=0.57,
             interconnect="PCIe Gen3",
             nvlink_gbs=None,
-            eks_instance_types=("g4dn.xlarge", "g4dn.12xlarge"),
+            eks_instance_types={1: "g4dn.xlarge", 4: "g4dn.12xlarge"},
             gke_accelerator="nvidia-tesla-t4",
-            gke_machine_type="n1-standard-8",
+            gke_machine_types={1: "n1-standard-8", 2: "n1-standard-16", 4: "n1-standard-32"},
         ),
     )
 }

@@ -45,6 +45,21 @@ def _check_sharing(i: int, pool: GpuPool) -> Iterator[SpecError]:
         yield SpecError(f"{path}.mig_profile", sharing.mig_profile, f"allowed for {pool.accelerator}: {allowed}")
 
 
+def _check_cloud_shape(i: int, pool: GpuPool, target: str) -> Iterator[SpecError]:
+    """The cloud must offer a node shape with exactly this many of this GPU."""
+    facts = ACCELERATORS[pool.accelerator]
+    shapes = facts.eks_instance_types if target == "eks" else facts.gke_machine_types
+    if not shapes or (target == "gke" and facts.gke_accelerator is None):
+        yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, f"not offered on {target.upper()}")
+    elif pool.gpus_per_node not in shapes:
+        allowed = ", ".join(str(n) for n in sorted(shapes))
+        yield SpecError(
+            f"gpu_pools[{i}].gpus_per_node",
+            pool.gpus_per_node,
+            f"{target.upper()} offers {pool.accelerator} with {allowed} per node",
+        )
+
+
 def check_pools(spec: Spec) -> Iterator[SpecError]:
     dupes = _duplicates([p.name for p in spec.gpu_pools])
     for i, pool in enumerate(spec.gpu_pools):
@@ -54,10 +69,8 @@ def check_pools(spec: Spec) -> Iterator[SpecError]:
         if facts is None:
             allowed = ", ".join(sorted(ACCELERATORS))
             yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, f"unknown accelerator; known: {allowed}")
-        elif spec.cluster.target == "gke" and facts.gke_accelerator is None:
-            yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, "not offered on GKE")
-        elif spec.cluster.target == "eks" and not facts.eks_instance_types:
-            yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, "not offered on EKS")
+        elif spec.cluster.target in ("eks", "gke"):
+            yield from _check_cloud_shape(i, pool, spec.cluster.target)
         if pool.min_nodes > pool.max_nodes:
             yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
         yield from _check_sharing(i, pool)

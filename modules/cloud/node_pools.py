@@ -1,0 +1,96 @@
+"""GPU node pools for the cloud clusters, derived from the spec's pools (pure builders).
+
+They return the attributes of the Terraform resources (`aws_eks_node_group`,
+`google_container_node_pool`) the cdktn stacks declare; cluster and subnet references are added there.
+The driver choice is consistent with the GPU Operator's: a node image with the driver when the
+operator does not install one, a plain image when it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.spec import GpuPool, Spec
+
+SYSTEM_POOL = "system"
+EKS_SYSTEM_INSTANCE = "m7i.xlarge"
+GKE_SYSTEM_MACHINE = "e2-standard-4"
+TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE"}
+
+
+def _taints(pool: GpuPool) -> list[dict[str, str]]:
+    return [{"key": t["key"], "value": t["value"], "effect": TAINT_EFFECT[t["effect"]]} for t in pool.taints]
+
+
+def eks_ami_type(spec: Spec) -> str:
+    """AL2023 NVIDIA images carry the driver; with an operator-managed driver the standard image is used."""
+    preinstalled = spec.components.gpu_operator.driver == "preinstalled"
+    return "AL2023_x86_64_NVIDIA" if preinstalled else "AL2023_x86_64_STANDARD"
+
+
+def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
+    groups = [
+        {
+            "node_group_name": SYSTEM_POOL,
+            "instance_types": [EKS_SYSTEM_INSTANCE],
+            "ami_type": "AL2023_x86_64_STANDARD",
+            "capacity_type": "ON_DEMAND",
+            "scaling_config": {"min_size": 2, "max_size": 4, "desired_size": 2},
+            "labels": {"cnai.io/pool": SYSTEM_POOL},
+        }
+    ]
+    for pool in spec.gpu_pools:
+        groups.append(
+            {
+                "node_group_name": pool.name,
+                "instance_types": [pool.facts.eks_instance_types[pool.gpus_per_node]],
+                "ami_type": eks_ami_type(spec),
+                "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
+                "scaling_config": {
+                    "min_size": pool.min_nodes,
+                    "max_size": pool.max_nodes,
+                    "desired_size": pool.min_nodes,
+                },
+                "labels": pool.node_labels,
+                "taint": _taints(pool),
+            }
+        )
+    return groups
+
+
+def gke_driver_version(spec: Spec) -> str:
+    """GKE installs the driver unless the GPU Operator does."""
+    return "LATEST" if spec.components.gpu_operator.driver == "preinstalled" else "INSTALLATION_DISABLED"
+
+
+def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
+    pools = [
+        {
+            "name": SYSTEM_POOL,
+            "autoscaling": {"min_node_count": 1, "max_node_count": 3},
+            "node_config": {"machine_type": GKE_SYSTEM_MACHINE, "workload_metadata_config": {"mode": "GKE_METADATA"}},
+        }
+    ]
+    for pool in spec.gpu_pools:
+        accelerator: dict[str, Any] = {
+            "type": pool.facts.gke_accelerator,
+            "count": pool.gpus_per_node,
+            "gpu_driver_installation_config": {"gpu_driver_version": gke_driver_version(spec)},
+        }
+        if pool.sharing.mode == "mig":
+            accelerator["gpu_partition_size"] = pool.sharing.mig_profile
+        pools.append(
+            {
+                "name": pool.name,
+                "autoscaling": {"min_node_count": pool.min_nodes, "max_node_count": pool.max_nodes},
+                "node_config": {
+                    "machine_type": pool.facts.gke_machine_types[pool.gpus_per_node],
+                    "spot": pool.spot,
+                    "guest_accelerator": [accelerator],
+                    "labels": pool.node_labels,
+                    "taint": _taints(pool),
+                    "workload_metadata_config": {"mode": "GKE_METADATA"},
+                },
+            }
+        )
+    return pools
