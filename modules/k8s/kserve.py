@@ -14,7 +14,7 @@ import pulumi
 
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
-from modules.k8s.objects import k8s_object
+from modules.k8s.objects import k8s_object, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import GpuPool, Spec, Team
@@ -26,7 +26,6 @@ GATEWAY = "cnai-gateway"
 GATEWAY_CLASS = "envoy"
 RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "vllm"]}
 GPU_RUNTIMES = {"vllm"}
-NON_ROOT = {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
 
 class ServingError(ValueError):
@@ -58,7 +57,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                                 "requests": {"cpu": "1", "memory": "2Gi"},
                                 "limits": {"cpu": "2", "memory": "4Gi"},
                             },
-                            "securityContext": NON_ROOT,
+                            "securityContext": non_root_container_security(),
                         }
                     ],
                 },
@@ -82,7 +81,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                                 "requests": {"cpu": "4", "memory": "32Gi"},
                                 "limits": {"cpu": "8", "memory": "64Gi"},
                             },
-                            "securityContext": NON_ROOT,
+                            "securityContext": non_root_container_security(),
                         }
                     ],
                 },
@@ -106,12 +105,16 @@ def gateway_objects(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
+def model_service_account_name(team: Team) -> str:
+    return f"{team.name}-models"
+
+
 def model_service_account(team: Team) -> dict[str, Any]:
     """The identity InferenceServices of a team pull models with: the team's own scoped S3 keys."""
     return k8s_object(
         "v1",
         "ServiceAccount",
-        f"{team.name}-models",
+        model_service_account_name(team),
         team.namespace_name,
         secrets=[{"name": "s3-credentials"}],
         automountServiceAccountToken=False,
@@ -145,11 +148,11 @@ def inference_service(
         "runtime": f"cnai-{runtime}",
         "protocolVersion": "v2",
         "storageUri": storage_uri,
-        "securityContext": NON_ROOT,
+        "securityContext": non_root_container_security(),
     }
     predictor: dict[str, Any] = {
         "model": model,
-        "serviceAccountName": f"{team.name}-models",
+        "serviceAccountName": model_service_account_name(team),
         "minReplicas": min(kserve.min_replicas, max_replicas),
         "maxReplicas": max_replicas,
         "scaleMetric": kserve.scale_metric,

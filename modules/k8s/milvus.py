@@ -9,6 +9,7 @@ import pulumi
 
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
+from modules.k8s.objects import RUN_AS
 from modules.k8s.pulumi_resources import helm_release
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
@@ -58,7 +59,7 @@ def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) ->
         "woodpecker": {"enabled": clustered},
         "etcd": {"replicaCount": 3 if clustered else 1},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": spec.components.observability.enabled}},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "fsGroup": RUN_AS},
     }
 
 

@@ -10,7 +10,7 @@ import pulumi
 
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import S3Identity, aws_credentials_file, runs_in_cluster, s3_credentials_secret
-from modules.k8s.objects import k8s_object
+from modules.k8s.objects import hardened_container_security, hardened_pod_security, k8s_object
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
@@ -21,7 +21,6 @@ DB_CLUSTER = "mlflow-db"
 S3_SECRET = "mlflow-s3"
 AUTH_SECRET = "mlflow-auth"
 PORT = 5000
-RUN_AS = 10001
 ARTIFACT_BUCKET = "mlflow-artifacts"
 SELECTOR = {"app.kubernetes.io/name": "mlflow"}
 
@@ -96,13 +95,7 @@ def _container(spec: Spec) -> dict[str, Any]:
         "livenessProbe": probe | {"initialDelaySeconds": 30},
         "readinessProbe": probe,
         "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "4Gi"}},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": hardened_container_security(),
         "volumeMounts": mounts,
     }
 
@@ -121,11 +114,7 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
         "metadata": {"labels": SELECTOR},
         "spec": {
             "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": RUN_AS,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
+            "securityContext": hardened_pod_security(),
             "containers": [_container(spec)],
             "volumes": volumes,
         },

@@ -10,7 +10,7 @@ from typing import Any
 
 import pulumi
 
-from modules.k8s.objects import k8s_object, metadata
+from modules.k8s.objects import k8s_object, metadata, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
@@ -146,7 +146,7 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
         "image": {"repository": "otel/opentelemetry-collector-contrib"},
         "serviceMonitor": {"enabled": True},
         "ports": {"metrics": {"enabled": True}},
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": non_root_container_security(),
         "config": {
             "receivers": {
                 "otlp": {"protocols": {"grpc": {"endpoint": "0.0.0.0:4317"}, "http": {"endpoint": "0.0.0.0:4318"}}}

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from modules.k8s.objects import k8s_object
+from modules.k8s.objects import hardened_container_security, hardened_pod_security, k8s_object
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
 
 SMOKE_PRIORITY = "smoke"
-RUN_AS = 10001  # high UID: no overlap with host users (checkov CKV_K8S_40)
 
 
 def gpus_requested(pool: GpuPool | None) -> int:
@@ -34,13 +33,7 @@ def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any
         "imagePullPolicy": "Always",
         "command": ["python", "-m", f"smoke_tests.jobs.{job}", *args],
         "resources": {"requests": dict(limits), "limits": dict(limits)},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": hardened_container_security(),
         "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
     }
 
@@ -54,7 +47,7 @@ def smoke_job(
     pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": hardened_pod_security(),
         "containers": [_container(job, args, pool)],
         "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "8Gi"}}],
     }

@@ -29,6 +29,7 @@ from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of
 from modules.local.runtime import LocalError, LocalRuntime, is_healthy, port_is_free
 from modules.spec import Spec, validate
+from modules.spec.models import LocalPorts
 from tests.conftest import env_document
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -39,7 +40,7 @@ RESTART_TIMEOUT_S = 90
 
 def shifted_spec() -> Spec:
     document = env_document("local")
-    defaults = Spec.model_fields["local"].default_factory().ports.model_dump()
+    defaults = LocalPorts().model_dump()
     document["local"] = {"ports": {k: v + PORT_SHIFT if v < 20000 else v + 11000 for k, v in defaults.items()}}
     return validate("local", document)
 
