@@ -79,10 +79,42 @@ def bench_platform(env: str = "prod", rounds: int = 5) -> dict[str, float]:
     }
 
 
+def bench_synth(rounds: int = 3) -> dict[str, float]:
+    """cdktn synth of each cloud environment: the first (jsii runtime start, provider import) and warm
+    ones in the same process, plus peak memory of Python and its jsii node process together."""
+    import psutil
+
+    from modules.cloud.stack import synth
+
+    figures: dict[str, float] = {}
+    me, peak = psutil.Process(), 0.0
+
+    def rss() -> float:
+        return sum(p.memory_info().rss for p in [me, *me.children(recursive=True)]) / 1e6
+
+    with tempfile.TemporaryDirectory(prefix="cnai-synth-") as folder:
+        out, state = Path(folder) / "out", Path(folder) / "state"
+        for env in ("dev", "prod"):
+            spec = load_spec(env)
+            figures[f"synth_{env}_first_s"] = timed(lambda spec=spec: synth(spec, out, state))
+            peak = max(peak, rss())
+            figures[f"synth_{env}_warm_s"] = (
+                sum(timed(lambda spec=spec: synth(spec, out, state)) for _ in range(rounds)) / rounds
+            )
+            peak = max(peak, rss())
+    figures["synth_peak_rss_mb"] = peak
+    return figures
+
+
 TARGETS = {
     "spec_check_all_envs_s": ("spec check, all 4 environments", 0.5),
     "platform_program_prod_s": ("prod platform program under mocks", 3),
     "render_prod_s": ("render prod", 3),
+    "synth_dev_first_s": ("synth dev (eks), first in process", None),
+    "synth_dev_warm_s": ("synth dev (eks), warm", 5),
+    "synth_prod_first_s": ("synth prod (gke), first in process", None),
+    "synth_prod_warm_s": ("synth prod (gke), warm", 5),
+    "synth_peak_rss_mb": ("synth peak RSS, python + jsii node (MB)", None),
     "cold_up_s": ("local cold up to all healthy", 15),
     "warm_up_noop_s": ("local warm up (no-op)", 2),
     "rss_mb": ("local stack RSS (MB)", 1500),
@@ -93,7 +125,12 @@ TARGETS = {
 
 
 def run_bench(out: Path, console: Console, with_smoke: bool = True) -> dict[str, float]:
-    figures = {"spec_check_all_envs_s": bench_spec_check(), **bench_platform(), **bench_local(console, with_smoke)}
+    figures = {
+        "spec_check_all_envs_s": bench_spec_check(),
+        **bench_platform(),
+        **bench_synth(),
+        **bench_local(console, with_smoke),
+    }
     table = Table("figure", "measured", "target")
     for key, value in figures.items():
         label, target = TARGETS[key]

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
 
+from modules.errors import CnaiError
 from modules.local.install import InstallError
 from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalError, LocalRuntime
 from modules.local.stack import component_states
 from modules.spec import SpecInvalid, list_blueprints, list_envs, load_spec
+from modules.spec.models import CLOUD_TARGETS
 from modules.spec.reference import spec_reference
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="cnai - cloud-native AI platform.")
@@ -50,16 +53,11 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         except SpecInvalid as exc:
             print_spec_errors(exc)
             raise typer.Exit(1) from None
-        except (UserError, LocalError, InstallError) as exc:
+        except (UserError, LocalError, InstallError, CnaiError) as exc:
             err_console.print(f"[bold red]error:[/] {exc}")
             raise typer.Exit(1) from None
 
     return wrapper
-
-
-def not_landed(verb: str, issue: str) -> NoReturn:
-    err_console.print(f"[yellow]`cnai {verb}` is not built yet: it arrives with {issue}. Nothing was done.[/]")
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -118,8 +116,8 @@ def render(
 ) -> None:
     """Render the Kubernetes objects cnai authors and its Helm releases (chart, version, values) to YAML.
 
-    Covers the security baseline, GPU Operator and Kueue today; KServe, MLflow, Milvus, object
-    storage and observability arrive with the cluster-platform issues (#4, #5).
+    Every enabled component: security baseline, GPU Operator, Kueue, KServe, MLflow, Milvus, object
+    storage, observability (objects and Helm values, as Pulumi would apply them).
     """
     from modules.k8s.render import rendered_files
 
@@ -134,16 +132,70 @@ def render(
 
 
 @app.command()
-def synth(env: EnvArg = "dev") -> None:
-    """Synthesize an environment's cloud stack (cdktn -> Terraform JSON)."""
-    not_landed("synth", "the cloud-clusters issue (#6)")
+@friendly
+def synth(
+    env: EnvArg = "dev",
+    out: Annotated[Path | None, typer.Option(help="output folder (default stacks/cloud/cdktn.out)")] = None,
+    local_state: Annotated[
+        Path | None, typer.Option(help="keep tofu state in this folder instead of the spec's backend (trials)")
+    ] = None,
+) -> None:
+    """Synthesize an environment's cloud stack (cdktn -> OpenTofu/Terraform JSON)."""
+    path = synthesize(env, out, local_state)
+    console.print(f"[green]wrote[/] {path}")
+    console.print(f"next: tofu -chdir={path.parent} init && tofu -chdir={path.parent} apply  (docs/cloud.md)")
+
+
+def synthesize(env: str, out: Path | None, local_state: Path | None) -> Path:
+    spec = load_spec(env)
+    if spec.cluster.target not in CLOUD_TARGETS:
+        raise UserError(f"{env} has no cloud stack: cluster.target is {spec.cluster.target} (eks and gke have one)")
+    with console.status(f"synthesizing {env} ({spec.cluster.target}, cdktn)"):
+        from modules.cloud.stack import OUTDIR, synth
+
+        return synth(spec, out or OUTDIR, local_state)
 
 
 def _local_runtime(env: str) -> LocalRuntime:
     spec = load_spec(env)
     if spec.is_cluster:
-        not_landed(f"up/down {env}", "the cluster-environments issue (#9); `cnai up local` works today")
+        raise UserError(f"{env} is a cluster environment (target {spec.cluster.target}): this verb is for local")
     return LocalRuntime(spec, LocalPaths.from_env(env))
+
+
+def _lifecycle(env: str, yes: bool) -> Any:
+    """The cluster lifecycle of an environment; asks before changing infrastructure unless --yes."""
+    from modules.cluster.lifecycle import Lifecycle
+    from modules.cluster.paths import ClusterPaths
+
+    def confirm(question: str) -> bool:
+        return yes or typer.confirm(question, default=False)
+
+    return Lifecycle(load_spec(env), ClusterPaths.from_env(env), console=console, confirm=confirm)
+
+
+@app.command()
+@friendly
+def doctor(
+    env: EnvArg,
+    as_json: Annotated[bool, typer.Option("--json", help="findings as JSON")] = False,
+) -> None:
+    """Preflight a cluster environment: tools, credentials, state backend, Pulumi stack, quotas, driver."""
+    from modules.cluster.doctor import as_json as findings_json
+    from modules.cluster.doctor import diagnose, failed
+    from modules.cluster.paths import ClusterPaths
+    from modules.cluster.tools import Shell
+
+    findings = diagnose(env, Shell(), ClusterPaths.from_env(env))
+    if as_json:
+        sys.stdout.write(findings_json(findings) + "\n")
+    else:
+        table = Table("check", "result", "detail", "fix")
+        colors = {"ok": "green", "warn": "yellow", "fail": "red"}
+        for f in findings:
+            table.add_row(f.check, f"[{colors[f.level]}]{f.level}[/]", f.detail, f.fix)
+        console.print(table)
+    raise typer.Exit(1 if failed(findings) else 0)
 
 
 def _status_table(runtime: LocalRuntime) -> Table:
@@ -167,8 +219,15 @@ def setup(env: EnvArg = "local") -> None:
 
 @app.command()
 @friendly
-def up(env: EnvArg = "local") -> None:
-    """Bring an environment up and print its endpoints."""
+def up(
+    env: EnvArg = "local",
+    yes: Annotated[bool, typer.Option("--yes", help="apply the cloud plan without asking")] = False,
+) -> None:
+    """Bring an environment up: local processes, or doctor -> cluster -> platform -> smoke for clusters."""
+    if load_spec(env).is_cluster:
+        report = _lifecycle(env, yes).up()
+        console.print(f"[green]{env} is up and verified[/] - smoke report: {report}")
+        return
     runtime = _local_runtime(env)
     start = time.monotonic()
     runtime.up()
@@ -181,9 +240,16 @@ def up(env: EnvArg = "local") -> None:
 def down(
     env: EnvArg = "local",
     purge: Annotated[bool, typer.Option(help="also delete all data in the state directory")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="do not ask before --purge")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask before deleting")] = False,
+    allow_protected: Annotated[
+        bool, typer.Option("--allow-protected", help="destroy an environment with cluster.protect: true")
+    ] = False,
 ) -> None:
-    """Stop an environment; data persists unless --purge."""
+    """Stop an environment (local: data persists unless --purge); destroy a cluster environment."""
+    if load_spec(env).is_cluster:
+        _lifecycle(env, yes).down(allow_protected=allow_protected)
+        console.print(f"[green]{env} destroyed[/]")
+        return
     runtime = _local_runtime(env)
     if purge:
         console.print(f"--purge deletes {runtime.paths.home}: runs, models, objects, vectors, metrics, credentials.")
@@ -199,7 +265,10 @@ def down(
 @app.command()
 @friendly
 def status(env: EnvArg = "local") -> None:
-    """Show what is running and whether it is healthy."""
+    """Local: what runs and whether it is healthy. Cluster: steps done, drift from the BOM, last smoke."""
+    if load_spec(env).is_cluster:
+        console.print_json(json.dumps(_lifecycle(env, yes=False).status()))
+        return
     runtime = _local_runtime(env)
     if not runtime.supervisor.is_running():
         console.print(f"{env} is down")
@@ -241,7 +310,10 @@ def smoke(
 
     spec = load_spec(env)
     if spec.is_cluster:
-        not_landed(f"smoke {env}", "the cluster-environments issue (#9): the endpoints come from the Pulumi stack")
+        lifecycle = _lifecycle(env, yes=False)
+        lifecycle.run_smoke()
+        console.print(f"smoke report: {lifecycle.paths.reports / 'report.json'}")
+        return
     endpoints_path = LocalPaths.from_env(env).endpoints
     if not endpoints_path.is_file():
         raise UserError(f"{env} is not up (no {endpoints_path}): run `cnai up {env}` first")

@@ -26,6 +26,11 @@ def image(name: str) -> str:
     return f"{entry['repository']}:{entry['tag']}"
 
 
+def binary(name: str) -> str:
+    """Version of a binary or package the clusters and nodes run (binaries section)."""
+    return str(bom()["binaries"][name]["version"])
+
+
 def local_server_packages(component: str) -> list[str]:
     return list(bom()["local_servers"][component].get("packages", []))
 

@@ -40,3 +40,26 @@ def run_smoke(
     ).returncode
     report = build_report(out, environment, time.monotonic() - began)
     return code, report
+
+
+REPORT_MARKER = "CNAI-SMOKE-REPORT "
+
+
+def main(argv: list[str] | None = None) -> int:
+    """In-cluster entry point (the cnai-smoke-suite Job): run, then print the report on one marked line
+    so `cnai smoke ENV` can read it from the pod's log."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--endpoints", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("/tmp/smoke-report"))
+    args = parser.parse_args(argv)
+    code, report = run_smoke(args.env, args.endpoints, args.out, ["-q"])
+    print(REPORT_MARKER + json.dumps(report), flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -81,11 +81,17 @@ def test_invalid_yaml_is_a_clear_error(tmp_path):
     assert proc.returncode == 1 and "not valid YAML" in proc.stderr
 
 
-def test_verbs_not_built_yet_say_so():
-    for verb in (["synth", "dev"], ["up", "dev"]):
-        proc = cnai(*verb)
-        assert proc.returncode == 2, verb
-        assert "not built yet" in proc.stderr and "Nothing was done" in proc.stderr
+def test_synth_writes_the_stack_and_says_what_to_run_next(tmp_path):
+    proc = cnai("synth", "prod", "--out", str(tmp_path / "out"), "--local-state", str(tmp_path / "state"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "stacks" / "prod" / "cdk.tf.json").is_file()
+    assert "tofu -chdir=" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_synth_of_an_environment_without_a_cloud_stack_is_a_clear_error(tmp_path):
+    proc = cnai("synth", "kind", "--out", str(tmp_path))
+    assert proc.returncode == 1 and "kind has no cloud stack: cluster.target is kind" in proc.stderr
+    assert not any(tmp_path.iterdir()), "nothing written"
 
 
 def test_endpoints_of_an_environment_that_is_down(tmp_path):

@@ -63,12 +63,26 @@ def gke_driver_version(spec: Spec) -> str:
     return "LATEST" if spec.components.gpu_operator.driver == "preinstalled" else "INSTALLATION_DISABLED"
 
 
+# Every GKE node: Container-Optimized OS, shielded boot, the metadata server workload identity needs,
+# and access decided by IAM roles rather than legacy scopes.
+GKE_NODE_BASE: dict[str, Any] = {
+    "image_type": "COS_CONTAINERD",
+    "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+    "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+    "workload_metadata_config": {"mode": "GKE_METADATA"},
+    "metadata": {"disable-legacy-endpoints": "true"},
+}
+GKE_MANAGEMENT = {"auto_repair": True, "auto_upgrade": True}
+
+
 def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
     pools = [
         {
             "name": SYSTEM_POOL,
             "autoscaling": {"min_node_count": 1, "max_node_count": 3},
-            "node_config": {"machine_type": GKE_SYSTEM_MACHINE, "workload_metadata_config": {"mode": "GKE_METADATA"}},
+            "management": GKE_MANAGEMENT,
+            "node_config": GKE_NODE_BASE
+            | {"machine_type": GKE_SYSTEM_MACHINE, "labels": {"cnai.io/pool": SYSTEM_POOL}},
         }
     ]
     for pool in spec.gpu_pools:
@@ -83,13 +97,14 @@ def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
             {
                 "name": pool.name,
                 "autoscaling": {"min_node_count": pool.min_nodes, "max_node_count": pool.max_nodes},
-                "node_config": {
+                "management": GKE_MANAGEMENT,
+                "node_config": GKE_NODE_BASE
+                | {
                     "machine_type": pool.facts.gke_machine_types[pool.gpus_per_node],
                     "spot": pool.spot,
                     "guest_accelerator": [accelerator],
                     "labels": pool.node_labels,
                     "taint": _taints(pool),
-                    "workload_metadata_config": {"mode": "GKE_METADATA"},
                 },
             }
         )

@@ -39,7 +39,7 @@ def _object_store(spec: Spec) -> ObjectStore | None:
     return ObjectStore(
         s3_url=url,
         region=spec.cluster.region or "us-east-1",
-        buckets=list(storage.buckets),
+        buckets=[spec.bucket(b) for b in storage.buckets],
         credentials=CredentialsRef(kubernetes_secret=credentials),
     )
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pulumi
 
+from modules.cloud.identities import model_service_account_name, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
-from modules.k8s.objects import k8s_object, non_root_container_security
+from modules.k8s.objects import annotate, k8s_object, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import GpuPool, Spec, Team
@@ -105,13 +106,10 @@ def gateway_objects(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
-def model_service_account_name(team: Team) -> str:
-    return f"{team.name}-models"
-
-
-def model_service_account(team: Team) -> dict[str, Any]:
-    """The identity InferenceServices of a team pull models with: the team's own scoped S3 keys."""
-    return k8s_object(
+def model_service_account(spec: Spec, team: Team) -> dict[str, Any]:
+    """The identity InferenceServices of a team pull models with: the team's own scoped S3 keys in the
+    cluster's store, or the team's read-only cloud identity."""
+    account = k8s_object(
         "v1",
         "ServiceAccount",
         model_service_account_name(team),
@@ -119,6 +117,7 @@ def model_service_account(team: Team) -> dict[str, Any]:
         secrets=[{"name": "s3-credentials"}],
         automountServiceAccountToken=False,
     )
+    return annotate(account, service_account_annotations(spec, f"models-{team.name}"))
 
 
 def inference_service(
@@ -190,7 +189,7 @@ def kserve_values(spec: Spec) -> dict[str, Any]:
 def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
     if not spec.components.kserve.enabled:
         return []
-    return [*gateway_objects(spec), *serving_runtimes(spec), *(model_service_account(t) for t in spec.teams)]
+    return [*gateway_objects(spec), *serving_runtimes(spec), *(model_service_account(spec, t) for t in spec.teams)]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 
+from modules.cloud.identities import MILVUS_SERVICE_ACCOUNT, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
 from modules.k8s.objects import RUN_AS
@@ -20,7 +21,7 @@ BUCKET = "milvus"
 
 def external_s3(spec: Spec, access_key: Any = None, secret_key: Any = None) -> dict[str, Any]:
     """Where Milvus keeps segments: the in-cluster SeaweedFS (keys given) or the cloud's store (IAM)."""
-    base = {"enabled": True, "bucketName": BUCKET, "rootPath": spec.name}
+    base = {"enabled": True, "bucketName": spec.bucket(BUCKET), "rootPath": spec.name}
     if runs_in_cluster(spec):
         return base | {
             "host": f"seaweedfs-s3.{STORAGE_NAMESPACE}.svc",
@@ -60,6 +61,11 @@ def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) ->
         "etcd": {"replicaCount": 3 if clustered else 1},
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": spec.components.observability.enabled}},
         "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "fsGroup": RUN_AS},
+        "serviceAccount": {
+            "create": True,
+            "name": MILVUS_SERVICE_ACCOUNT,
+            "annotations": service_account_annotations(spec, "milvus"),
+        },
     }
 
 

@@ -8,16 +8,17 @@ from typing import Any
 
 import pulumi
 
+from modules.cloud.identities import MLFLOW_DB_CLUSTER, MLFLOW_SERVICE_ACCOUNT, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import S3Identity, aws_credentials_file, runs_in_cluster, s3_credentials_secret
-from modules.k8s.objects import hardened_container_security, hardened_pod_security, k8s_object
+from modules.k8s.objects import annotate, hardened_container_security, hardened_pod_security, k8s_object
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 from modules.versions import image
 
 NAMESPACE = COMPONENT_NAMESPACES["mlflow"][0]
-DB_CLUSTER = "mlflow-db"
+DB_CLUSTER = MLFLOW_DB_CLUSTER
 S3_SECRET = "mlflow-s3"
 AUTH_SECRET = "mlflow-auth"
 PORT = 5000
@@ -31,7 +32,7 @@ def _s3_endpoint(spec: Spec) -> str | None:
 
 def postgres_cluster(spec: Spec) -> dict[str, Any]:
     """A CloudNativePG Cluster; base backups and WAL go to the artifact bucket."""
-    store: dict[str, Any] = {"destinationPath": f"s3://{ARTIFACT_BUCKET}/cnpg/{spec.name}"}
+    store: dict[str, Any] = {"destinationPath": f"s3://{spec.bucket(ARTIFACT_BUCKET)}/cnpg/{spec.name}"}
     if runs_in_cluster(spec):
         key = {"name": S3_SECRET}
         store |= {
@@ -45,7 +46,7 @@ def postgres_cluster(spec: Spec) -> dict[str, Any]:
         store["s3Credentials"] = {"inheritFromIAMRole": True}
     else:
         store |= {
-            "destinationPath": f"gs://{ARTIFACT_BUCKET}/cnpg/{spec.name}",
+            "destinationPath": f"gs://{spec.bucket(ARTIFACT_BUCKET)}/cnpg/{spec.name}",
             "googleCredentials": {"gkeEnvironment": True},
         }
     return k8s_object(
@@ -60,14 +61,32 @@ def postgres_cluster(spec: Spec) -> dict[str, Any]:
             "bootstrap": {"initdb": {"database": "mlflow", "owner": "mlflow"}},
             "backup": {"barmanObjectStore": store, "retentionPolicy": "30d"},
             "monitoring": {"enablePodMonitor": spec.components.observability.enabled},
+            **_db_service_account_template(spec),
         },
     )
+
+
+def _db_service_account_template(spec: Spec) -> dict[str, Any]:
+    annotations = service_account_annotations(spec, "mlflow-db")
+    return {"serviceAccountTemplate": {"metadata": {"annotations": annotations}}} if annotations else {}
+
+
+def server_service_account(spec: Spec) -> dict[str, Any]:
+    """Its own identity: on a cloud store, the one IAM lets write the artifact bucket."""
+    account = k8s_object("v1", "ServiceAccount", MLFLOW_SERVICE_ACCOUNT, NAMESPACE, automountServiceAccountToken=False)
+    return annotate(account, service_account_annotations(spec, "mlflow"))
+
+
+def _artifact_destination(spec: Spec) -> str:
+    """GCS through its own client: GKE workload identity grants no S3-interoperability (HMAC) keys."""
+    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
+    return f"{scheme}://{spec.bucket(ARTIFACT_BUCKET)}/"
 
 
 def _container(spec: Spec) -> dict[str, Any]:
     server = (
         'exec mlflow server --host 0.0.0.0 --port 5000 --workers 2 --backend-store-uri "$(cat /etc/mlflow-db/uri)"'
-        f" --artifacts-destination s3://{ARTIFACT_BUCKET}/ --serve-artifacts --expose-prometheus /tmp/metrics"
+        f" --artifacts-destination {_artifact_destination(spec)} --serve-artifacts --expose-prometheus /tmp/metrics"
     )
     if spec.components.mlflow.auth:
         server += " --app-name basic-auth"
@@ -113,6 +132,7 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
     pod = {
         "metadata": {"labels": SELECTOR},
         "spec": {
+            "serviceAccountName": MLFLOW_SERVICE_ACCOUNT,
             "automountServiceAccountToken": False,
             "securityContext": hardened_pod_security(),
             "containers": [_container(spec)],
@@ -134,7 +154,7 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
         NAMESPACE,
         spec={"selector": SELECTOR, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
     )
-    objects = [postgres_cluster(spec), deployment, service]
+    objects = [postgres_cluster(spec), server_service_account(spec), deployment, service]
     if spec.components.observability.enabled:
         objects.append(
             k8s_object(

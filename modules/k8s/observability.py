@@ -27,10 +27,15 @@ def dashboards() -> dict[str, str]:
     return {p.stem: p.read_text() for p in sorted(DASHBOARDS_DIR.glob("*.json"))}
 
 
+def gpu_metrics_exported(spec: Spec) -> bool:
+    """DCGM metrics exist only where the GPU Operator runs on real GPU pools (not kind's emulated pool)."""
+    return spec.components.gpu_operator.enabled and bool(spec.gpu_pools)
+
+
 def dashboard_config_maps(spec: Spec) -> list[dict[str, Any]]:
     """One ConfigMap per dashboard, labelled for Grafana's sidecar; only for what the spec runs."""
     wanted = {
-        "gpu": bool(spec.gpu_pools),
+        "gpu": gpu_metrics_exported(spec),
         "kueue": spec.components.kueue.enabled,
         "serving": spec.components.kserve.enabled,
     }
@@ -58,7 +63,7 @@ def _rule(alert: str, expr: str, duration: str, severity: str, summary: str) -> 
 
 def prometheus_rules(spec: Spec) -> list[dict[str, Any]]:
     groups = []
-    if spec.components.gpu_operator.enabled and spec.gpu_pools:
+    if gpu_metrics_exported(spec):
         groups.append(
             {
                 "name": "cnai-gpu",

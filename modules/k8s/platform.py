@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pulumi
 import pulumi_kubernetes as k8s
 
+from modules.cloud.outputs import OUTPUTS_DIR, kubeconfig, load_outputs
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
@@ -16,6 +21,15 @@ from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, S3Ident
 from modules.k8s.observability import Observability, ObservabilityArgs
 from modules.k8s.security import COMPONENT_NAMESPACES, SecurityBaseline, SecurityBaselineArgs
 from modules.spec import Spec
+from modules.spec.models import CLOUD_TARGETS
+from modules.versions import pinned_versions
+
+
+def cluster_access(spec: Spec, outputs_dir: Path = OUTPUTS_DIR) -> dict[str, Any]:
+    """The Kubernetes provider's settings: a cloud cluster from its stack's outputs, any other by context."""
+    if spec.cluster.target in CLOUD_TARGETS:
+        return {"kubeconfig": json.dumps(kubeconfig(spec, load_outputs(spec, outputs_dir)))}
+    return {"context": spec.cluster.kube_context}
 
 
 def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
@@ -29,6 +43,7 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
     outputs: dict[str, object] = {
         "environment": spec.name,
         "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
+        "bom": pinned_versions(),  # what `cnai status` compares with the current bill of materials
     }
     identity: S3Identity | None = None
     if runs_in_cluster(spec):

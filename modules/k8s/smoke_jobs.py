@@ -72,6 +72,26 @@ def smoke_job(
     return manifest
 
 
+SUITE_JOB = "cnai-smoke-suite"
+SUITE_ENDPOINTS = "cnai-smoke-endpoints"
+
+
+def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
+    """The pytest suite as a Job in a team namespace (it reaches the platform as a team does), with the
+    endpoints document from a ConfigMap; the report is the last line of its log."""
+    config = k8s_object(
+        "v1", "ConfigMap", SUITE_ENDPOINTS, team.namespace_name, data={"endpoints.json": endpoints_json}
+    )
+    args = ["--env", spec.name, "--endpoints", "/etc/cnai/endpoints.json"]
+    job = smoke_job(spec, team, "suite", args)
+    job["metadata"]["name"] = SUITE_JOB
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["python", "-m", "smoke_tests.runner", *args]
+    container["volumeMounts"].append({"name": "endpoints", "mountPath": "/etc/cnai", "readOnly": True})
+    job["spec"]["template"]["spec"]["volumes"].append({"name": "endpoints", "configMap": {"name": SUITE_ENDPOINTS}})
+    return [config, job]
+
+
 def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
     """The GPU jobs for every pool, queued through the first team with quota on it."""
     jobs = []

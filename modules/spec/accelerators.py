@@ -29,6 +29,19 @@ class Accelerator:
     eks_instance_types: dict[int, str] = field(default_factory=dict)  # GPUs per node -> EC2 type
     gke_accelerator: str | None = None
     gke_machine_types: dict[int, str] = field(default_factory=dict)  # GPUs per node -> machine type
+    # Regions cnai accepts for the GPU: a conservative subset of each cloud's GPU-regions page (extend
+    # the tuple when a region is added); spot: whether the cloud sells the shape as spot capacity.
+    eks_regions: tuple[str, ...] = ()
+    gke_regions: tuple[str, ...] = ()
+    eks_spot: bool = True
+    gke_spot: bool = True
+    gke_quota_metric: str | None = None  # regional GPU quota (spot: PREEMPTIBLE_ prefix)
+
+    def regions(self, cloud: str) -> tuple[str, ...]:
+        return self.eks_regions if cloud == "eks" else self.gke_regions
+
+    def spot_offered(self, cloud: str) -> bool:
+        return self.eks_spot if cloud == "eks" else self.gke_spot
 
     @property
     def supports_mig(self) -> bool:
@@ -58,8 +71,12 @@ ACCELERATORS: dict[str, Accelerator] = {
             mig_profiles=("1g.10gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
             allreduce_busbw_floor_gbs=200,
             eks_instance_types={8: "p4de.24xlarge"},
+            eks_regions=("us-east-1", "us-west-2"),
+            eks_spot=False,  # p4de: on-demand and capacity blocks only
             gke_accelerator="nvidia-a100-80gb",
+            gke_quota_metric="NVIDIA_A100_80GB_GPUS",
             gke_machine_types={8: "a2-ultragpu-8g"},
+            gke_regions=("us-central1", "us-east4", "us-east5", "europe-west4", "asia-southeast1"),
         ),
         Accelerator(
             key="nvidia-h100-80gb",
@@ -74,8 +91,19 @@ ACCELERATORS: dict[str, Accelerator] = {
             mig_profiles=_HOPPER_MIG_80,
             allreduce_busbw_floor_gbs=340,
             eks_instance_types={8: "p5.48xlarge"},
+            eks_regions=("us-east-1", "us-east-2", "us-west-2", "eu-north-1", "ap-northeast-1"),
             gke_accelerator="nvidia-h100-80gb",
+            gke_quota_metric="NVIDIA_H100_GPUS",
             gke_machine_types={8: "a3-highgpu-8g"},
+            gke_regions=(
+                "us-central1",
+                "us-east4",
+                "us-east5",
+                "us-west1",
+                "europe-west1",
+                "europe-west4",
+                "asia-southeast1",
+            ),
         ),
         Accelerator(
             key="nvidia-h200-141gb",
@@ -90,8 +118,11 @@ ACCELERATORS: dict[str, Accelerator] = {
             mig_profiles=("1g.18gb", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
             allreduce_busbw_floor_gbs=340,
             eks_instance_types={8: "p5en.48xlarge"},
+            eks_regions=("us-east-2", "us-west-2", "ap-northeast-1"),
             gke_accelerator="nvidia-h200-141gb",
+            gke_quota_metric="NVIDIA_H200_GPUS",
             gke_machine_types={8: "a3-ultragpu-8g"},
+            gke_regions=("us-central1", "europe-west1", "asia-south1"),
         ),
         Accelerator(
             key="nvidia-b200",
@@ -105,8 +136,13 @@ ACCELERATORS: dict[str, Accelerator] = {
             nvlink_gbs=1800,
             mig_profiles=("1g.23gb", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"),
             eks_instance_types={8: "p6-b200.48xlarge"},
+            eks_regions=("us-west-2",),
+            eks_spot=False,  # p6-b200: capacity blocks only
             gke_accelerator="nvidia-b200",
+            gke_quota_metric="NVIDIA_B200_GPUS",
             gke_machine_types={8: "a4-highgpu-8g"},
+            gke_regions=("us-central1",),
+            gke_spot=False,  # a4: reservations / DWS only in cnai's table
         ),
         Accelerator(
             key="nvidia-l40s",
@@ -119,6 +155,7 @@ ACCELERATORS: dict[str, Accelerator] = {
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
             eks_instance_types={1: "g6e.xlarge", 4: "g6e.12xlarge", 8: "g6e.48xlarge"},
+            eks_regions=("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1"),
         ),
         Accelerator(
             key="nvidia-l4",
@@ -131,8 +168,19 @@ ACCELERATORS: dict[str, Accelerator] = {
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
             eks_instance_types={1: "g6.xlarge", 4: "g6.12xlarge", 8: "g6.48xlarge"},
+            eks_regions=("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"),
             gke_accelerator="nvidia-l4",
+            gke_quota_metric="NVIDIA_L4_GPUS",
             gke_machine_types={1: "g2-standard-8", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"},
+            gke_regions=(
+                "us-central1",
+                "us-east1",
+                "us-east4",
+                "us-west1",
+                "europe-west1",
+                "europe-west4",
+                "asia-east1",
+            ),
         ),
         Accelerator(
             key="nvidia-a10g",
@@ -146,6 +194,7 @@ ACCELERATORS: dict[str, Accelerator] = {
             interconnect="PCIe Gen4",
             nvlink_gbs=None,
             eks_instance_types={1: "g5.xlarge", 4: "g5.12xlarge", 8: "g5.48xlarge"},
+            eks_regions=("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"),
         ),
         Accelerator(
             key="nvidia-t4",
@@ -158,8 +207,11 @@ ACCELERATORS: dict[str, Accelerator] = {
             interconnect="PCIe Gen3",
             nvlink_gbs=None,
             eks_instance_types={1: "g4dn.xlarge", 4: "g4dn.12xlarge"},
+            eks_regions=("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"),
             gke_accelerator="nvidia-tesla-t4",
+            gke_quota_metric="NVIDIA_T4_GPUS",
             gke_machine_types={1: "n1-standard-8", 2: "n1-standard-16", 4: "n1-standard-32"},
+            gke_regions=("us-central1", "us-east1", "us-west1", "europe-west1", "europe-west4", "asia-east1"),
         ),
     )
 }

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 from modules.spec.accelerators import ACCELERATORS
 from modules.spec.errors import SpecError
-from modules.spec.models import GpuPool, Spec
+from modules.spec.models import CLOUD_TARGETS, GpuPool, Spec
 
 Check = Callable[[Spec], Iterator[SpecError]]
 
@@ -18,13 +18,33 @@ def _duplicates(values: list[str]) -> set[str]:
 
 def check_cluster(spec: Spec) -> Iterator[SpecError]:
     cluster = spec.cluster
-    if cluster.target in ("eks", "gke") and not cluster.region:
+    if cluster.target in CLOUD_TARGETS and not cluster.region:
         yield SpecError("cluster.region", None, f"required for target {cluster.target}")
     if cluster.target == "eks" and len(cluster.zones) < 2:
         yield SpecError("cluster.zones", cluster.zones, "EKS needs at least 2 zones")
     for i, zone in enumerate(cluster.zones):
         if cluster.region and not zone.startswith(cluster.region):
             yield SpecError(f"cluster.zones[{i}]", zone, f"zone is not in region {cluster.region}")
+    if cluster.target == "gke" and not cluster.project:
+        yield SpecError("cluster.project", None, "required for target gke (the Google Cloud project id)")
+    yield from _check_state(spec)
+
+
+STATE_BACKENDS = {"eks": ("local", "s3"), "gke": ("local", "gcs")}
+
+
+def _check_state(spec: Spec) -> Iterator[SpecError]:
+    state, target = spec.cluster.state, spec.cluster.target
+    if state.backend == "local" and state.bucket is None:
+        return
+    allowed = STATE_BACKENDS.get(target, ())
+    if state.backend not in allowed:
+        hint = f"allowed on {target}: {', '.join(allowed)}" if allowed else "only eks and gke have a cloud stack"
+        yield SpecError("cluster.state.backend", state.backend, hint)
+    if state.backend != "local" and state.bucket is None:
+        yield SpecError("cluster.state.bucket", None, f"the {state.backend} backend needs the state bucket's name")
+    if state.backend == "local" and state.bucket is not None:
+        yield SpecError("cluster.state.bucket", state.bucket, "only with backend s3 or gcs")
 
 
 def _check_sharing(i: int, pool: GpuPool) -> Iterator[SpecError]:
@@ -45,19 +65,29 @@ def _check_sharing(i: int, pool: GpuPool) -> Iterator[SpecError]:
         yield SpecError(f"{path}.mig_profile", sharing.mig_profile, f"allowed for {pool.accelerator}: {allowed}")
 
 
-def _check_cloud_shape(i: int, pool: GpuPool, target: str) -> Iterator[SpecError]:
-    """The cloud must offer a node shape with exactly this many of this GPU."""
+def _check_cloud_shape(i: int, pool: GpuPool, target: str, region: str | None) -> Iterator[SpecError]:
+    """The cloud must offer a node shape with exactly this many of this GPU, in the region, as spot if asked."""
     facts = ACCELERATORS[pool.accelerator]
     shapes = facts.eks_instance_types if target == "eks" else facts.gke_machine_types
     if not shapes or (target == "gke" and facts.gke_accelerator is None):
         yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, f"not offered on {target.upper()}")
-    elif pool.gpus_per_node not in shapes:
+        return
+    if pool.gpus_per_node not in shapes:
         allowed = ", ".join(str(n) for n in sorted(shapes))
         yield SpecError(
             f"gpu_pools[{i}].gpus_per_node",
             pool.gpus_per_node,
             f"{target.upper()} offers {pool.accelerator} with {allowed} per node",
         )
+    if region and region not in facts.regions(target):
+        offered = ", ".join(facts.regions(target))
+        yield SpecError(
+            f"gpu_pools[{i}].accelerator",
+            pool.accelerator,
+            f"not offered in {target.upper()} region {region}; regions in the registry: {offered}",
+        )
+    if pool.spot and not facts.spot_offered(target):
+        yield SpecError(f"gpu_pools[{i}].spot", True, f"{target.upper()} sells {pool.accelerator} nodes on demand only")
 
 
 def check_pools(spec: Spec) -> Iterator[SpecError]:
@@ -69,8 +99,8 @@ def check_pools(spec: Spec) -> Iterator[SpecError]:
         if facts is None:
             allowed = ", ".join(sorted(ACCELERATORS))
             yield SpecError(f"gpu_pools[{i}].accelerator", pool.accelerator, f"unknown accelerator; known: {allowed}")
-        elif spec.cluster.target in ("eks", "gke"):
-            yield from _check_cloud_shape(i, pool, spec.cluster.target)
+        elif spec.cluster.target in CLOUD_TARGETS:
+            yield from _check_cloud_shape(i, pool, spec.cluster.target, spec.cluster.region)
         if pool.min_nodes > pool.max_nodes:
             yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
         yield from _check_sharing(i, pool)
@@ -122,6 +152,11 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
     if c.object_storage.enabled and provider not in allowed_provider:
         yield SpecError(
             "components.object_storage.provider", provider, f"allowed on {target}: {', '.join(allowed_provider)}"
+        )
+    cloud_store = c.object_storage.enabled and provider in ("s3", "gcs")
+    if cloud_store and c.object_storage.bucket_prefix is None:
+        yield SpecError(
+            "components.object_storage.bucket_prefix", None, f"{provider} bucket names are global: set a prefix"
         )
     if c.mlflow.enabled and c.mlflow.backend == "postgresql" and target == "local" and c.mlflow.database_url is None:
         yield SpecError("components.mlflow.database_url", None, "local PostgreSQL backend needs database_url")

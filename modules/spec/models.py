@@ -21,6 +21,7 @@ Port = Annotated[int, Field(ge=1024, le=65535)]
 
 ClusterTarget = Literal["local", "kind", "existing", "eks", "gke"]
 CLUSTER_TARGETS: tuple[str, ...] = ClusterTarget.__args__  # type: ignore[attr-defined]
+CLOUD_TARGETS = ("eks", "gke")  # targets whose cluster the cloud stack (modules/cloud) creates
 
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 POOL_LABEL = "cnai.io/gpu-pool"
@@ -60,11 +61,26 @@ class Secret(StrictModel):
         return self
 
 
+class StateBackend(StrictModel):
+    """Where OpenTofu keeps the cloud stack's state (eks, gke); locking is on for s3 and gcs."""
+
+    backend: Literal["local", "s3", "gcs"] = Field("local", description="local file (tests, trials), S3 or GCS")
+    bucket: BucketName | None = Field(None, description="state bucket (s3, gcs), created once by hand")
+    region: str | None = Field(None, description="state bucket region (s3; defaults to cluster.region)")
+
+
 class Cluster(StrictModel):
     """Where the platform runs."""
 
     target: ClusterTarget = Field("local", description="local processes, a kind cluster, any cluster, or a cloud")
     region: str | None = Field(None, description="cloud region (eks, gke)")
+    project: str | None = Field(
+        None, pattern=r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$", description="Google Cloud project id (gke)"
+    )
+    state: StateBackend = Field(default_factory=StateBackend)
+    api_access_cidrs: list[Annotated[str, Field(pattern=r"^[0-9.]+/[0-9]{1,2}$")]] = Field(
+        default_factory=list, description="eks/gke: who may reach the public API endpoint (empty: private only)"
+    )
     zones: list[str] = Field(default_factory=list, description="zones for node pools (eks >= 2)")
     kube_context: str | None = Field(None, description="kubeconfig context (existing, kind)")
     protect: bool = Field(False, description="`cnai down` refuses without an explicit override")
@@ -219,6 +235,9 @@ class ObjectStorage(Component):
 
     provider: Literal["seaweedfs", "s3", "gcs"] = "seaweedfs"
     buckets: list[BucketName] = Field(default_factory=lambda: ["mlflow-artifacts", "models", "datasets"])
+    bucket_prefix: Name | None = Field(
+        None, description="s3/gcs: buckets are named <prefix>-<bucket> (bucket names are global: use your org)"
+    )
     credentials: Secret | None = Field(None, description="S3 access keys (seaweedfs)")
 
 
@@ -275,3 +294,9 @@ class Spec(StrictModel):
     @property
     def is_cluster(self) -> bool:
         return self.cluster.target != "local"
+
+    def bucket(self, logical: str) -> str:
+        """The real name of one of components.object_storage.buckets (cloud names are global, so prefixed)."""
+        storage = self.components.object_storage
+        cloud = storage.provider in ("s3", "gcs") and storage.bucket_prefix
+        return f"{storage.bucket_prefix}-{logical}" if cloud else logical

@@ -13,7 +13,7 @@ def by_kind(spec_name: str) -> dict[str, dict]:
 def test_database_is_highly_available_and_backed_up_where_protected():
     prod = postgres_cluster(load_spec("prod"))["spec"]
     assert prod["instances"] == 3
-    assert prod["backup"]["barmanObjectStore"]["destinationPath"].startswith("gs://mlflow-artifacts/")
+    assert prod["backup"]["barmanObjectStore"]["destinationPath"] == "gs://acme-cnai-prod-mlflow-artifacts/cnpg/prod"
     kind = postgres_cluster(load_spec("kind"))["spec"]
     assert kind["instances"] == 1
     assert kind["backup"]["barmanObjectStore"]["s3Credentials"]["accessKeyId"] == {
@@ -43,3 +43,23 @@ def test_disabled_mlflow_renders_nothing():
     document["components"]["mlflow"] = {"enabled": False}
     document["components"]["kserve"] = {"enabled": False}
     assert mlflow_server_objects(validate("kind", document)) == []
+
+
+def test_gke_binds_the_server_and_the_database_to_their_google_service_accounts():
+    objects = by_kind("prod")
+    assert objects["ServiceAccount"]["metadata"]["annotations"] == {
+        "iam.gke.io/gcp-service-account": "cnai-prod-mlflow@acme-cnai-prod.iam.gserviceaccount.com"
+    }
+    assert objects["Deployment"]["spec"]["template"]["spec"]["serviceAccountName"] == "mlflow"
+    template = objects["Cluster"]["spec"]["serviceAccountTemplate"]["metadata"]["annotations"]
+    assert template == {"iam.gke.io/gcp-service-account": "cnai-prod-mlflow-db@acme-cnai-prod.iam.gserviceaccount.com"}
+    assert (
+        "gs://acme-cnai-prod-mlflow-artifacts/"
+        in objects["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+    )
+
+
+def test_eks_pod_identity_needs_no_annotation_and_in_cluster_store_none_either():
+    for env in ("dev", "kind"):
+        assert "annotations" not in by_kind(env)["ServiceAccount"]["metadata"]
+        assert "serviceAccountTemplate" not in postgres_cluster(load_spec(env))["spec"]

@@ -27,8 +27,9 @@ def test_dashboards_are_valid_json_labelled_for_grafana():
         assert dashboard["panels"] and all(p["targets"][0]["expr"] for p in dashboard["panels"])
 
 
-def test_no_gpu_dashboard_or_gpu_alerts_without_gpu_pools():
-    spec = load_spec("kind")
+def test_no_gpu_dashboard_or_gpu_alerts_without_the_gpu_operator():
+    spec = load_spec("kind")  # an emulated GPU pool, but no DCGM exporter
+    assert spec.gpu_pools and not spec.components.gpu_operator.enabled
     assert "cnai-dashboard-gpu" not in {m["metadata"]["name"] for m in dashboard_config_maps(spec)}
     groups = {g["name"] for rule in prometheus_rules(spec) for g in rule["spec"]["groups"]}
     assert groups == {"cnai-kueue"}

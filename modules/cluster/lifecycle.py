@@ -1,0 +1,347 @@
+"""`cnai up / down / status` for cluster environments (kind, eks, gke).
+
+`up` is a list of named steps. Each finished step is recorded in .cnai/<env>/lifecycle.json with
+the hash of the spec it ran for; re-running `up` after a failure skips the steps already done for
+the same spec and continues at the failed one. Checks (doctor, readiness, smoke) always run again.
+Everything that changes infrastructure is idempotent on its own (tofu apply, pulumi up, kind create
+after `kind get clusters`), so a resumed or repeated `up` never duplicates a resource.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from rich.console import Console
+
+from modules.cloud.outputs import check_matches_spec, kubeconfig, outputs_path, parse_outputs
+from modules.cluster.doctor import diagnose, failed
+from modules.cluster.kind import kind_cluster_name, kind_config
+from modules.cluster.paths import ClusterPaths
+from modules.cluster.tools import Shell
+from modules.endpoints import Endpoints
+from modules.errors import CnaiError
+from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
+from modules.k8s.security import COMPONENT_NAMESPACES
+from modules.k8s.smoke_jobs import SUITE_JOB, smoke_jobs, smoke_suite
+from modules.spec import Spec
+from modules.spec.models import CLOUD_TARGETS
+from modules.versions import pinned_versions
+from smoke_tests.runner import REPORT_MARKER
+
+TOFU_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECKS": "true"}
+PLAN_FILE = "cnai.tfplan"
+# Components whose Deployments must be Available before the platform counts as ready.
+READY_COMPONENTS = ("kueue", "cert_manager", "kserve", "mlflow", "observability")
+READY_TIMEOUT = "600s"
+SMOKE_TIMEOUT = "1800s"
+
+
+class LifecycleError(CnaiError):
+    """A step failed or was refused; what was done so far is recorded, `cnai up` resumes here."""
+
+    def __init__(self, step: str, detail: str) -> None:
+        super().__init__(f"{step}: {detail}")
+        self.step = step
+
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    action: Callable[[], None]
+    check: bool = False  # a verification: always runs, never skipped on resume
+
+
+def spec_hash(spec: Spec) -> str:
+    return hashlib.sha256(spec.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class Lifecycle:
+    spec: Spec
+    paths: ClusterPaths
+    shell: Shell = field(default_factory=Shell)
+    console: Console = field(default_factory=Console)
+    confirm: Confirm = lambda question: False
+
+    # --- state -------------------------------------------------------------------------------
+    def load_state(self) -> dict[str, Any]:
+        return json.loads(self.paths.state.read_text()) if self.paths.state.is_file() else {}
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        self.paths.home.mkdir(parents=True, exist_ok=True)
+        self.paths.state.write_text(json.dumps(state, indent=2) + "\n")
+
+    # --- up ----------------------------------------------------------------------------------
+    def up_steps(self) -> list[Step]:
+        cluster = [Step("kind-cluster", self._kind_cluster)]
+        if self.spec.cluster.target in CLOUD_TARGETS:
+            cluster = [
+                Step("synth", self._synth),
+                Step("tofu-init", self._tofu_init),
+                Step("tofu-apply", self._tofu_apply),
+                Step("cloud-outputs", self._cloud_outputs),
+            ]
+        return [
+            Step("doctor", self._doctor, check=True),
+            *cluster,
+            Step("pulumi-stack", self._pulumi_stack),
+            Step("pulumi-up", self._pulumi_up),
+            Step("endpoints", self._endpoints),
+            Step("wait-ready", self._wait_ready, check=True),
+            Step("smoke", self._smoke, check=True),
+        ]
+
+    def up(self) -> Path:
+        """Runs (or resumes) every step; returns the smoke report's path."""
+        current = spec_hash(self.spec)
+        state = self.load_state()
+        done: list[str] = state.get("done", []) if state.get("spec_hash") == current else []
+        steps = self.up_steps()
+        for number, step in enumerate(steps, 1):
+            label = f"[{number}/{len(steps)}] {step.name}"
+            if step.name in done and not step.check:
+                self.console.print(f"{label} [dim]done before, skipped[/]")
+                continue
+            self.console.print(f"[bold]{label}[/]")
+            began = time.monotonic()
+            try:
+                step.action()
+            except CnaiError:
+                self._save_state({"spec_hash": current, "done": done, "failed": step.name})
+                raise
+            if step.name not in done:
+                done.append(step.name)
+            self._save_state({"spec_hash": current, "done": done, "updated": time.time()})
+            self.console.print(f"{label} [green]ok[/] ({time.monotonic() - began:.1f} s)")
+        return self.paths.reports / "report.json"
+
+    def _run(self, step: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+        proc = self.shell.run(args, cwd=cwd, env=env)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+            raise LifecycleError(step, f"`{' '.join(args[:3])} …` exited {proc.returncode}\n{tail}")
+        return proc.stdout
+
+    def _doctor(self) -> None:
+        findings = diagnose(self.spec.name, self.shell, self.paths)
+        for finding in findings:
+            if finding.level != "ok":
+                self.console.print(f"  {finding.level}: {finding.check}: {finding.detail}  {finding.fix}")
+        if failed(findings):
+            problems = "; ".join(f"{f.check}: {f.detail}" for f in findings if f.level == "fail")
+            raise LifecycleError("doctor", f"{problems} (details: cnai doctor {self.spec.name})")
+
+    def _synth(self) -> None:
+        from modules.cloud.stack import synth
+
+        synth(self.spec, self.paths.synth_out)
+
+    def _tofu(self) -> str:
+        return "tofu" if self.shell.which("tofu") else "terraform"
+
+    def _tofu_init(self) -> None:
+        self._run("tofu-init", [self._tofu(), "init", "-input=false"], self.paths.stack_dir, TOFU_ENV)
+
+    def _tofu_apply(self) -> None:
+        tofu, where = self._tofu(), self.paths.stack_dir
+        plan = self._run("tofu-apply", [tofu, "plan", "-input=false", f"-out={PLAN_FILE}"], where, TOFU_ENV)
+        self.console.print(plan.strip()[-3000:], markup=False, highlight=False)
+        question = f"Apply this plan to {self.spec.name} ({self.spec.cluster.target}, {self.spec.cluster.region})?"
+        if not self.confirm(question):
+            raise LifecycleError("tofu-apply", "plan not confirmed: nothing was applied (`--yes` skips the question)")
+        self._run("tofu-apply", [tofu, "apply", "-input=false", PLAN_FILE], where, TOFU_ENV)
+
+    def _cloud_outputs(self) -> None:
+        document = json.loads(self._run("cloud-outputs", [self._tofu(), "output", "-json"], self.paths.stack_dir))
+        outputs = parse_outputs(document)
+        check_matches_spec(self.spec, outputs)
+        target = outputs_path(self.spec.name, self.paths.outputs)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(document, indent=2) + "\n")
+        self._write_private(self.paths.kubeconfig, yaml.safe_dump(kubeconfig(self.spec, outputs), sort_keys=False))
+
+    def _kind_cluster(self) -> None:
+        name = kind_cluster_name(self.spec)
+        existing = self._run("kind-cluster", ["kind", "get", "clusters"]).split()
+        config = self.paths.kind_config
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(yaml.safe_dump(kind_config(self.spec), sort_keys=False))
+        if name in existing:
+            self.console.print(f"  kind cluster {name} exists")
+            args = ["kind", "export", "kubeconfig", "--name", name, "--kubeconfig", str(self.paths.kubeconfig)]
+        else:
+            args = ["kind", "create", "cluster", "--name", name, "--config", str(config)]
+            args += ["--kubeconfig", str(self.paths.kubeconfig), "--wait", "120s"]
+        self._run("kind-cluster", args)
+
+    def _platform_env(self) -> dict[str, str]:
+        """What the Pulumi program and kubectl see: the cluster's kubeconfig and the cloud outputs."""
+        return PULUMI_ENV | {"KUBECONFIG": str(self.paths.kubeconfig), "CNAI_CLOUD_DIR": str(self.paths.cloud)}
+
+    def _pulumi_stack(self) -> None:
+        args = ["pulumi", "stack", "select", self.spec.name, "--create", "--non-interactive"]
+        self._run("pulumi-stack", args, self.paths.platform, self._platform_env())
+
+    def _pulumi_up(self) -> None:
+        args = ["pulumi", "up", "--stack", self.spec.name, "--yes", "--non-interactive", "--skip-preview"]
+        self._run("pulumi-up", args, self.paths.platform, self._platform_env())
+
+    def _endpoints(self) -> None:
+        args = ["pulumi", "stack", "output", "endpoints", "--json", "--stack", self.spec.name]
+        try:
+            endpoints = Endpoints.model_validate_json(
+                self._run("endpoints", args, self.paths.platform, self._platform_env())
+            )
+        except ValidationError as error:
+            raise LifecycleError(
+                "endpoints", f"the stack's `endpoints` output is not an endpoints document: {error}"
+            ) from None
+        self.paths.endpoints.write_text(endpoints.model_dump_json(indent=2) + "\n")
+
+    def _kubectl(self, *args: str) -> list[str]:
+        return ["kubectl", "--kubeconfig", str(self.paths.kubeconfig), *args]
+
+    def _wait_ready(self) -> None:
+        components = self.spec.components
+        for component in READY_COMPONENTS:
+            if getattr(components, component).enabled:
+                namespace = COMPONENT_NAMESPACES[component][0]
+                wait = ["wait", "--for=condition=Available", "deployment", "--all", "-n", namespace]
+                self._run("wait-ready", self._kubectl(*wait, f"--timeout={READY_TIMEOUT}"))
+
+    def smoke_manifests(self) -> list[dict[str, Any]]:
+        team = self.spec.teams[0]
+        suite = smoke_suite(self.spec, team, self.paths.endpoints.read_text())
+        return [*suite, *(smoke_jobs(self.spec) if gpu_operator_deployed(self.spec) else [])]
+
+    def run_smoke(self) -> None:
+        """`cnai smoke ENV` on a cluster: the endpoints of the deployed stack, then the suite."""
+        self._endpoints()
+        self._smoke()
+
+    def _smoke(self) -> None:
+        if not self.spec.teams:
+            raise LifecycleError("smoke", "the smoke suite runs in a team's namespace: the spec has no team")
+        namespace = self.spec.teams[0].namespace_name
+        manifests = self.paths.smoke_manifests
+        manifests.write_text(yaml.safe_dump_all(self.smoke_manifests(), sort_keys=False))
+        self._run("smoke", self._kubectl("delete", "-f", str(manifests), "--ignore-not-found", "--wait"))
+        self._run("smoke", self._kubectl("apply", "-f", str(manifests)))
+        selector = "app.kubernetes.io/part-of=cnai-smoke"
+        wait = [
+            "wait",
+            "--for=condition=complete",
+            "job",
+            "-l",
+            selector,
+            "-n",
+            namespace,
+            f"--timeout={SMOKE_TIMEOUT}",
+        ]
+        waited = self.shell.run(self._kubectl(*wait))
+        log = self._run("smoke", self._kubectl("logs", f"job/{SUITE_JOB}", "-n", namespace))
+        report = next(
+            (line.removeprefix(REPORT_MARKER) for line in log.splitlines() if line.startswith(REPORT_MARKER)), None
+        )
+        if report is None:
+            raise LifecycleError(
+                "smoke", f"the suite job printed no report (kubectl logs job/{SUITE_JOB} -n {namespace})"
+            )
+        self.paths.reports.mkdir(parents=True, exist_ok=True)
+        (self.paths.reports / "report.json").write_text(report + "\n")
+        summary = json.loads(report)["summary"]
+        self.console.print(
+            f"  smoke: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped"
+        )
+        if summary["failed"] or waited.returncode != 0:
+            raise LifecycleError(
+                "smoke", f"{summary['failed']} check(s) failed or a job did not complete: see {self.paths.reports}"
+            )
+
+    @staticmethod
+    def _write_private(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600, exist_ok=True)
+        os.chmod(path, 0o600)
+        path.write_text(text)
+
+    # --- down --------------------------------------------------------------------------------
+    def down(self, *, allow_protected: bool) -> None:
+        spec = self.spec
+        if spec.cluster.protect and not allow_protected:
+            raise LifecycleError(
+                "down",
+                f"{spec.name} is protected (cluster.protect: true): nothing destroyed. "
+                f"If you really mean it: cnai down {spec.name} --allow-protected",
+            )
+        what = f"the platform (Pulumi stack {spec.name})"
+        if spec.cluster.target in CLOUD_TARGETS:
+            what += f", then the {spec.cluster.target.upper()} cluster cnai-{spec.name}, its network and its buckets"
+        elif spec.cluster.target == "kind":
+            what += f", then the kind cluster {kind_cluster_name(spec)}"
+        if not self.confirm(f"Destroy {spec.name}: {what}?"):
+            raise LifecycleError("down", "not confirmed: nothing destroyed")
+        destroy = ["pulumi", "destroy", "--stack", spec.name, "--yes", "--non-interactive", "--skip-preview"]
+        self._run("pulumi-destroy", destroy, self.paths.platform, self._platform_env())
+        if spec.cluster.target in CLOUD_TARGETS:
+            if not (self.paths.stack_dir / "cdk.tf.json").is_file():
+                self._synth()
+            self._tofu_init()
+            self._run(
+                "tofu-destroy",
+                [self._tofu(), "destroy", "-input=false", "-auto-approve"],
+                self.paths.stack_dir,
+                TOFU_ENV,
+            )
+            outputs_path(spec.name, self.paths.outputs).unlink(missing_ok=True)
+        elif spec.cluster.target == "kind":
+            self._run("kind-delete", ["kind", "delete", "cluster", "--name", kind_cluster_name(spec)])
+        for leftover in (self.paths.state, self.paths.endpoints, self.paths.kubeconfig):
+            leftover.unlink(missing_ok=True)
+
+    # --- status ------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        state = self.load_state()
+        report_file = self.paths.reports / "report.json"
+        args = ["pulumi", "stack", "output", "bom", "--json", "--stack", self.spec.name]
+        proc = (
+            self.shell.run(args, cwd=self.paths.platform, env=self._platform_env())
+            if self.shell.which("pulumi")
+            else None
+        )
+        deployed = (
+            json.loads(proc.stdout) if proc is not None and proc.returncode == 0 and proc.stdout.strip() else None
+        )
+        current = pinned_versions()
+        drift = (
+            None
+            if deployed is None
+            else {
+                key: {"deployed": deployed.get(key), "bom": value}
+                for key, value in current.items()
+                if deployed.get(key) != value
+            }
+        )
+        return {
+            "environment": self.spec.name,
+            "target": self.spec.cluster.target,
+            "steps_done": state.get("done", []),
+            "failed_step": state.get("failed"),
+            "spec_changed_since_up": bool(state) and state.get("spec_hash") != spec_hash(self.spec),
+            "deployed": deployed is not None,
+            "drift": drift,
+            "last_smoke": json.loads(report_file.read_text())["summary"] if report_file.is_file() else None,
+        }

@@ -1,0 +1,49 @@
+"""One pool, one set of facts: the labels and taints a cloud node pool gets are exactly what the pool's
+Kueue ResourceFlavor selects and tolerates, and what the GPU Operator keys its sharing config on."""
+
+from __future__ import annotations
+
+import pytest
+
+from modules.k8s.gpu_operator import gpu_operator_values, time_slicing_config_map
+from modules.k8s.kueue import flavor_name, resource_flavors
+from modules.spec import load_spec
+from tests.cloud.conftest import resources
+
+TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule"}
+
+
+def cloud_pools(env: str, stacks) -> dict[str, tuple[dict, list[dict]]]:
+    """pool name -> (node labels, taints in Kubernetes spelling), read from the synthesized stack."""
+    if env == "dev":
+        groups = resources(stacks[env], "aws_eks_node_group").values()
+        found = {g["node_group_name"]: (g["labels"], g.get("taint", [])) for g in groups}
+    else:
+        pools = resources(stacks[env], "google_container_node_pool").values()
+        found = {p["name"]: (p["node_config"]["labels"], p["node_config"].get("taint", [])) for p in pools}
+    return {
+        name: (labels, [t | {"effect": TAINT_EFFECT[t["effect"]]} for t in taints])
+        for name, (labels, taints) in found.items()
+    }
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_cloud_pool_matches_kueue_flavor_and_gpu_operator(env, stacks):
+    spec = load_spec(env)
+    pools = cloud_pools(env, stacks)
+    flavors = {f["metadata"]["name"]: f["spec"] for f in resource_flavors(spec)}
+    sliced = time_slicing_config_map(spec)
+    operator_tolerations = gpu_operator_values(spec)["daemonsets"]["tolerations"]
+    for pool in spec.gpu_pools:
+        labels, taints = pools[pool.name]
+        flavor = flavors[flavor_name(pool)]
+        assert flavor["nodeLabels"] == labels
+        for taint in taints:
+            assert {"key": taint["key"], "operator": "Equal", "value": taint["value"], "effect": taint["effect"]} in (
+                flavor["tolerations"]
+            )
+            assert any(t["key"] == taint["key"] and t["effect"] == taint["effect"] for t in operator_tolerations)
+        if pool.sharing.mode == "time-slicing":
+            assert labels["nvidia.com/device-plugin.config"] in sliced["data"]
+        if pool.sharing.mode == "mig":
+            assert labels["nvidia.com/mig.config"] == f"all-{pool.sharing.mig_profile}"

@@ -1,0 +1,101 @@
+"""The EKS stack (dev), synthesized by cdktn: GPU node groups, private encrypted buckets, scoped roles."""
+
+from __future__ import annotations
+
+import json
+
+import cdktn
+
+from modules.cloud.eks import bucket_access_policy, nat_zones, subnet_layout
+from modules.spec import load_spec
+from tests.cloud.conftest import resources
+
+
+def test_each_gpu_pool_is_one_node_group_with_shape_taint_labels_and_scaling(synthesized):
+    spec = load_spec("dev")
+    received = synthesized["dev"].read_text()
+    for pool in spec.gpu_pools:
+        assert cdktn.Testing.to_have_resource_with_properties(
+            received,
+            "aws_eks_node_group",
+            {
+                "node_group_name": pool.name,
+                "instance_types": ["g5.xlarge"],
+                "capacity_type": "SPOT",
+                "ami_type": "AL2023_x86_64_NVIDIA",
+                "labels": pool.node_labels,
+                "taint": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}],
+                "scaling_config": {"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": 0},
+            },
+        )
+
+
+def test_cluster_is_private_encrypted_logged_and_on_the_bom_version(stacks):
+    [cluster] = resources(stacks["dev"], "aws_eks_cluster").values()
+    assert cluster["version"] == "1.35"  # binaries/kubernetes in the bill of materials
+    assert cluster["vpc_config"]["endpoint_private_access"] is True
+    assert cluster["vpc_config"]["public_access_cidrs"] == ["203.0.113.0/24"]
+    assert cluster["encryption_config"]["resources"] == ["secrets"]
+    assert set(cluster["enabled_cluster_log_types"]) >= {"api", "audit"}
+    subnets = [s.split(".")[1].split("}")[0] for s in cluster["vpc_config"]["subnet_ids"]]
+    assert all(name.startswith("private-") for name in subnets)
+
+
+def test_every_bucket_is_private_versioned_kms_encrypted_tls_only_and_expires_old_versions(stacks):
+    stack = stacks["dev"]
+    names = {b["bucket"] for b in resources(stack, "aws_s3_bucket").values()}
+    assert names == {f"acme-cnai-dev-{b}" for b in ("mlflow-artifacts", "models", "datasets", "milvus")}
+    blocks = resources(stack, "aws_s3_bucket_public_access_block").values()
+    assert len(blocks) == 4 and all(
+        b[k] for b in blocks for k in ("block_public_acls", "block_public_policy", "ignore_public_acls")
+    )
+    for encryption in resources(stack, "aws_s3_bucket_server_side_encryption_configuration").values():
+        assert encryption["rule"][0]["apply_server_side_encryption_by_default"]["sse_algorithm"] == "aws:kms"
+    assert all(
+        v["versioning_configuration"]["status"] == "Enabled"
+        for v in resources(stack, "aws_s3_bucket_versioning").values()
+    )
+    for policy in resources(stack, "aws_s3_bucket_policy").values():
+        [deny] = json.loads(policy["policy"])["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert len(resources(stack, "aws_s3_bucket_lifecycle_configuration")) == 4
+
+
+def test_workload_roles_reach_exactly_their_buckets_and_no_wildcard_resource(stacks):
+    stack = stacks["dev"]
+    policies = {
+        name.removeprefix("identity-").removesuffix("-buckets"): json.loads(p["policy"])
+        for name, p in resources(stack, "aws_iam_role_policy").items()
+        if name.startswith("identity-")
+    }
+    assert set(policies) == {"mlflow", "mlflow-db", "milvus", "models-research", "models-apps"}
+    for workload, policy in policies.items():
+        targets = [r for s in policy["Statement"] for r in s["Resource"]]
+        assert "*" not in targets and all("*" not in r.replace("/*", "") for r in targets), workload
+    milvus = policies["milvus"]["Statement"][0]["Resource"]
+    assert milvus == ["${aws_s3_bucket.bucket-milvus.arn}"]
+    model_actions = {a for s in policies["models-research"]["Statement"] for a in s["Action"]}
+    assert "s3:PutObject" not in model_actions and "s3:GetObject" in model_actions
+    associations = {
+        (a["namespace"], a["service_account"]) for a in resources(stack, "aws_eks_pod_identity_association").values()
+    }
+    assert ("cnai-mlflow", "mlflow") in associations and ("team-apps", "apps-models") in associations
+    assert ("kube-system", "ebs-csi-controller-sa") not in associations  # the EBS add-on carries its own
+
+
+def test_ebs_csi_and_pod_identity_agent_are_installed(stacks):
+    addons = {a["addon_name"] for a in resources(stacks["dev"], "aws_eks_addon").values()}
+    assert {"aws-ebs-csi-driver", "eks-pod-identity-agent", "vpc-cni", "coredns", "kube-proxy"} <= addons
+
+
+def test_network_layout_spreads_zones_and_saves_nat_where_unprotected():
+    layout = subnet_layout(["a", "b", "c"])
+    assert [row["private"] for row in layout] == ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
+    assert len({row["public"] for row in layout}) == 3
+    assert nat_zones(load_spec("dev")) == ["us-east-1a"]
+
+
+def test_read_only_policy_grants_no_write_and_no_data_key():
+    policy = json.loads(bucket_access_policy(["arn:aws:s3:::b"], "arn:key", writes=False))
+    actions = {a for s in policy["Statement"] for a in s["Action"]}
+    assert actions == {"s3:ListBucket", "s3:GetBucketLocation", "s3:GetObject", "s3:GetObjectVersion", "kms:Decrypt"}

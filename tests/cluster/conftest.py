@@ -1,0 +1,70 @@
+"""Cluster lifecycle tests run the real cnai code against recording stand-ins for the external CLIs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modules.cloud.identities import workloads
+from modules.k8s.endpoints import cluster_endpoints
+from modules.spec import load_spec
+from modules.versions import pinned_versions
+from smoke_tests.runner import REPORT_MARKER
+from tests.cluster.standins import StandIns
+
+
+def tofu_outputs(env: str) -> str:
+    spec = load_spec(env)
+    values = {
+        "cluster_name": f"cnai-{env}",
+        "cluster_endpoint": "https://api.example.internal",
+        "cluster_ca": "LS0tLS1CRUdJTi1DRVJU",
+        "buckets": {b: spec.bucket(b) for b in spec.components.object_storage.buckets},
+        "workload_identities": {w.name: f"id-{w.name}" for w in workloads(spec)},
+    }
+    return json.dumps({k: {"value": v, "type": "string", "sensitive": k == "cluster_ca"} for k, v in values.items()})
+
+
+SMOKE_REPORT = {"environment": "x", "summary": {"passed": 12, "failed": 0, "skipped": 3}, "checks": []}
+
+
+def healthy_answers(standins: StandIns, env: str) -> None:
+    """What the CLIs answer when everything works (versions new enough, credentials valid)."""
+    standins.answer("pulumi version", "v3.280.0\n")
+    standins.answer("tofu version", "OpenTofu v1.10.6\non linux_amd64\n")
+    standins.answer("kubectl version", "Client Version: v1.35.1\nKustomize Version: v5.7.1\n")
+    standins.answer("kind version", "kind v0.30.0 go1.24.6 linux/amd64\n")
+    standins.answer("docker --version", "Docker version 28.3.3, build 980b856\n")
+    standins.answer("aws --version", "aws-cli/2.31.2 Python/3.13.7 Linux/6.1\n")
+    standins.answer("gcloud --version", "Google Cloud SDK 545.0.0\n")
+    standins.answer("gke-gcloud-auth-plugin --version", "Kubernetes v1.30.0+a1b2c3\n")
+    standins.answer("aws sts get-caller-identity", json.dumps({"Arn": "arn:aws:iam::123456789012:user/ada"}))
+    standins.answer("gcloud auth print-access-token", "ya29.token\n")
+    standins.answer("pulumi whoami", json.dumps({"user": "ada", "url": "s3://acme-pulumi-state"}))
+    standins.answer("pulumi stack ls", json.dumps([{"name": "acme/cnai-platform/kind"}]))
+    standins.answer("kind get clusters", "")
+    standins.answer("tofu plan", "Plan: 61 to add, 0 to change, 0 to destroy.\n")
+    standins.answer("tofu output -json", tofu_outputs(env))
+    standins.answer("pulumi stack output endpoints", cluster_endpoints(load_spec(env)).model_dump_json())
+    standins.answer("pulumi stack output bom", json.dumps(pinned_versions()))
+    report_line = REPORT_MARKER + json.dumps(SMOKE_REPORT | {"environment": env}) + "\n"
+    standins.answer("logs job/cnai-smoke-suite", "collected 15 items\n" + report_line)
+    quotas = [{"metric": "NVIDIA_H100_GPUS", "limit": 64, "usage": 0}, {"metric": "NVIDIA_A100_80GB_GPUS", "limit": 8}]
+    standins.answer("gcloud compute regions describe", json.dumps({"quotas": quotas}))
+    standins.answer(
+        "aws ec2 describe-instance-types", json.dumps({"InstanceTypes": [{"VCpuInfo": {"DefaultVCpus": 4}}]})
+    )
+    standins.answer("aws service-quotas get-service-quota", json.dumps({"Quota": {"Value": 64.0}}))
+
+
+@pytest.fixture
+def standins(tmp_path, monkeypatch) -> StandIns:
+    tools = StandIns(tmp_path / "standins")
+    tools.install()
+    for key, value in tools.environment().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CNAI_CLOUD_DIR", str(tmp_path / "cloud"))
+    monkeypatch.setenv("CNAI_REPORTS", str(tmp_path / "reports"))
+    return tools

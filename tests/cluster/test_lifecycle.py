@@ -1,0 +1,198 @@
+"""`cnai up / down / status` for cluster environments, against recording stand-ins for pulumi, tofu,
+kind and kubectl (none can run here: no cloud, no API server, no Pulumi engine). The spec, the cdktn
+synth, the outputs handed over, the endpoints and the smoke manifests are real."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+import yaml
+
+from modules.cluster.lifecycle import Lifecycle, LifecycleError
+from modules.cluster.paths import ClusterPaths
+from modules.spec import load_spec
+from tests.cluster.conftest import healthy_answers
+
+
+def lifecycle(env: str, confirm: bool = True) -> Lifecycle:
+    return Lifecycle(load_spec(env), ClusterPaths.from_env(env), confirm=lambda question: confirm)
+
+
+def without_doctor(commands: list[str]) -> list[str]:
+    """The state-changing sequence: the preflight's probes are tested in test_doctor.py."""
+    probes = (
+        "version",
+        "--version",
+        "whoami",
+        "stack ls",
+        "sts get-caller-identity",
+        "describe",
+        "get-service-quota",
+        "head-bucket",
+    )
+    return [c for c in commands if not any(p in c for p in probes) and not c.startswith("docker info")]
+
+
+def test_standin_eks_up_runs_cloud_then_platform_then_smoke_in_order(standins):
+    healthy_answers(standins, "dev")
+    life = lifecycle("dev")
+    report = life.up()
+    paths = life.paths
+    kc = str(paths.kubeconfig)
+    assert without_doctor(standins.commands()) == [
+        "tofu init -input=false",
+        "tofu plan -input=false -out=cnai.tfplan",
+        "tofu apply -input=false cnai.tfplan",
+        "tofu output -json",
+        "pulumi stack select dev --create --non-interactive",
+        "pulumi up --stack dev --yes --non-interactive --skip-preview",
+        "pulumi stack output endpoints --json --stack dev",
+        *(
+            f"kubectl --kubeconfig {kc} wait --for=condition=Available deployment --all -n {ns} --timeout=600s"
+            for ns in ("kueue-system", "cert-manager", "kserve", "cnai-mlflow", "cnai-observability")
+        ),
+        f"kubectl --kubeconfig {kc} delete -f {paths.smoke_manifests} --ignore-not-found --wait",
+        f"kubectl --kubeconfig {kc} apply -f {paths.smoke_manifests}",
+        f"kubectl --kubeconfig {kc} wait --for=condition=complete job -l app.kubernetes.io/part-of=cnai-smoke"
+        " -n team-research --timeout=1800s",
+        f"kubectl --kubeconfig {kc} logs job/cnai-smoke-suite -n team-research",
+    ]
+    calls = {" ".join([c["tool"], *c["argv"]]): c for c in standins.calls()}
+    assert calls["tofu apply -input=false cnai.tfplan"]["cwd"] == str(paths.stack_dir)
+    assert calls["tofu apply -input=false cnai.tfplan"]["env"]["TF_IN_AUTOMATION"] == "1"
+    pulumi_up = calls["pulumi up --stack dev --yes --non-interactive --skip-preview"]
+    assert pulumi_up["cwd"] == str(paths.platform)
+    assert pulumi_up["env"]["KUBECONFIG"] == kc and pulumi_up["env"]["CNAI_CLOUD_DIR"] == str(paths.cloud)
+    # Real hand-overs: the synthesized stack tofu applied, the outputs the platform reads, the kubeconfig.
+    assert json.loads((paths.stack_dir / "cdk.tf.json").read_text())["resource"]["aws_eks_cluster"]
+    assert json.loads((paths.outputs / "dev.json").read_text())["cluster_name"]["value"] == "cnai-dev"
+    assert stat.S_IMODE(paths.kubeconfig.stat().st_mode) == 0o600
+    assert yaml.safe_load(paths.kubeconfig.read_text())["users"][0]["user"]["exec"]["command"] == "aws"
+    assert json.loads(paths.endpoints.read_text())["environment"] == "dev"
+    assert json.loads(report.read_text())["summary"]["failed"] == 0
+
+
+def test_standin_smoke_manifests_carry_the_endpoints_and_the_gpu_jobs(standins):
+    healthy_answers(standins, "dev")
+    life = lifecycle("dev")
+    life.up()
+    manifests = list(yaml.safe_load_all(life.paths.smoke_manifests.read_text()))
+    config = next(m for m in manifests if m["kind"] == "ConfigMap")
+    assert json.loads(config["data"]["endpoints.json"]) == json.loads(life.paths.endpoints.read_text())
+    names = {m["metadata"]["name"] for m in manifests if m["kind"] == "Job"}
+    assert "cnai-smoke-suite" in names and "cnai-smoke-a10g-spot-inventory" in names
+
+
+@pytest.mark.parametrize("failing", ["kind create", "pulumi stack select", "pulumi up", "stack output endpoints"])
+def test_standin_kind_up_resumes_at_the_failed_step_and_never_repeats_a_done_one(standins, monkeypatch, failing):
+    healthy_answers(standins, "kind")
+    monkeypatch.setenv("CNAI_STANDIN_FAIL", failing)
+    with pytest.raises(LifecycleError) as info:
+        lifecycle("kind").up()
+    assert "failed on purpose" in str(info.value)
+    first_run = without_doctor(standins.commands())
+    assert any(failing in c for c in first_run)
+    monkeypatch.delenv("CNAI_STANDIN_FAIL")
+    standins.clear()
+    lifecycle("kind").up()
+    second_run = without_doctor(standins.commands())
+    assert any(failing in c for c in second_run), "the failed step runs again"
+    done_before = [c for c in first_run if failing not in c]
+    state_changing = ("kind create", "pulumi stack select", "pulumi up")
+    assert not [c for c in done_before if c.startswith(state_changing) and c in second_run]
+
+
+def test_standin_eks_resume_after_a_failed_apply_does_not_synth_or_init_again(standins, monkeypatch):
+    healthy_answers(standins, "dev")
+    monkeypatch.setenv("CNAI_STANDIN_FAIL", "tofu apply")
+    with pytest.raises(LifecycleError, match="tofu-apply"):
+        lifecycle("dev").up()
+    state = json.loads(lifecycle("dev").paths.state.read_text())
+    assert state["done"] == ["doctor", "synth", "tofu-init"] and state["failed"] == "tofu-apply"
+    monkeypatch.delenv("CNAI_STANDIN_FAIL")
+    standins.clear()
+    (lifecycle("dev").paths.stack_dir / "cdk.tf.json").unlink()  # proves synth is skipped: tofu would see none
+    lifecycle("dev").up()
+    assert without_doctor(standins.commands())[:2] == [
+        "tofu plan -input=false -out=cnai.tfplan",
+        "tofu apply -input=false cnai.tfplan",
+    ]
+
+
+def test_standin_a_plan_not_confirmed_applies_nothing(standins):
+    healthy_answers(standins, "dev")
+    with pytest.raises(LifecycleError, match="not confirmed: nothing was applied"):
+        lifecycle("dev", confirm=False).up()
+    assert not any(c.startswith(("tofu apply", "pulumi up")) for c in standins.commands())
+
+
+def test_standin_kind_cluster_is_created_from_a_generated_config_once(standins):
+    healthy_answers(standins, "kind")
+    life = lifecycle("kind")
+    life.up()
+    create = [c for c in standins.commands() if c.startswith("kind create cluster")]
+    assert create == [
+        f"kind create cluster --name cnai --config {life.paths.kind_config} --kubeconfig {life.paths.kubeconfig}"
+        " --wait 120s"
+    ]
+    config = yaml.safe_load(life.paths.kind_config.read_text())
+    pool_worker = config["nodes"][2]
+    assert pool_worker["labels"]["cnai.io/gpu-pool"] == "emulated-t4"
+    join = yaml.safe_load(pool_worker["kubeadmConfigPatches"][0])
+    assert join["nodeRegistration"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    standins.answer("kind get clusters", "cnai\n")
+    standins.clear()
+    life.up()
+    assert not any(c.startswith("kind create") for c in standins.commands())
+
+
+def test_standin_a_failed_smoke_check_fails_up(standins):
+    healthy_answers(standins, "kind")
+    report = {"summary": {"passed": 10, "failed": 2, "skipped": 0}, "checks": []}
+    standins.answer("logs job/cnai-smoke-suite", "CNAI-SMOKE-REPORT " + json.dumps(report) + "\n")
+    with pytest.raises(LifecycleError, match="2 check"):
+        lifecycle("kind").up()
+
+
+def test_down_refuses_a_protected_environment_and_runs_nothing(standins):
+    healthy_answers(standins, "prod")
+    with pytest.raises(LifecycleError, match="prod is protected"):
+        lifecycle("prod").down(allow_protected=False)
+    assert standins.commands() == []
+
+
+def test_standin_down_destroys_platform_then_cloud_after_naming_both(standins):
+    healthy_answers(standins, "prod")
+    asked: list[str] = []
+    life = Lifecycle(load_spec("prod"), ClusterPaths.from_env("prod"), confirm=lambda q: asked.append(q) or True)
+    life.down(allow_protected=True)
+    assert asked == [
+        "Destroy prod: the platform (Pulumi stack prod), then the GKE cluster cnai-prod, its network and its buckets?"
+    ]
+    assert standins.commands() == [
+        "pulumi destroy --stack prod --yes --non-interactive --skip-preview",
+        "tofu init -input=false",
+        "tofu destroy -input=false -auto-approve",
+    ]
+
+
+def test_standin_down_not_confirmed_destroys_nothing(standins):
+    healthy_answers(standins, "kind")
+    with pytest.raises(LifecycleError, match="nothing destroyed"):
+        lifecycle("kind", confirm=False).down(allow_protected=False)
+    assert standins.commands() == []
+
+
+def test_standin_status_reports_steps_drift_and_last_smoke(standins):
+    healthy_answers(standins, "kind")
+    life = lifecycle("kind")
+    life.up()
+    status = life.status()
+    assert status["steps_done"][-1] == "smoke" and status["drift"] == {}
+    assert status["last_smoke"] == {"passed": 12, "failed": 0, "skipped": 3}
+    older = json.loads(standins.responses["pulumi stack output bom"]["stdout"]) | {"helm_charts/kueue": "0.1.0"}
+    standins.answer("pulumi stack output bom", json.dumps(older))
+    drift = life.status()["drift"]
+    assert list(drift) == ["helm_charts/kueue"] and drift["helm_charts/kueue"]["deployed"] == "0.1.0"
