@@ -125,3 +125,10 @@ def test_render_writes_one_file_per_component(tmp_path):
         "cloudnative-pg",
     }
     assert all(r["version"] and r["repo"] for r in releases)
+
+
+def test_down_of_a_protected_environment_refuses_without_a_traceback(tmp_path):
+    proc = cnai("down", "prod", "--yes", env={"CNAI_HOME": str(tmp_path)})
+    assert proc.returncode == 1
+    assert "prod is protected" in proc.stderr and "--allow-protected" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -165,7 +165,9 @@ class Lifecycle:
         self._run("tofu-apply", [tofu, "apply", "-input=false", PLAN_FILE], where, TOFU_ENV)
 
     def _cloud_outputs(self) -> None:
-        document = json.loads(self._run("cloud-outputs", [self._tofu(), "output", "-json"], self.paths.stack_dir))
+        document = json.loads(
+            self._run("cloud-outputs", [self._tofu(), "output", "-json"], self.paths.stack_dir, TOFU_ENV)
+        )
         outputs = parse_outputs(document)
         check_matches_spec(self.spec, outputs)
         target = outputs_path(self.spec.name, self.paths.outputs)

@@ -10,6 +10,7 @@ import stat
 import pytest
 import yaml
 
+from modules.cloud.outputs import load_outputs
 from modules.cluster.lifecycle import Lifecycle, LifecycleError
 from modules.cluster.paths import ClusterPaths
 from modules.spec import load_spec
@@ -72,6 +73,56 @@ def test_standin_eks_up_runs_cloud_then_platform_then_smoke_in_order(standins):
     assert yaml.safe_load(paths.kubeconfig.read_text())["users"][0]["user"]["exec"]["command"] == "aws"
     assert json.loads(paths.endpoints.read_text())["environment"] == "dev"
     assert json.loads(report.read_text())["summary"]["failed"] == 0
+
+
+def test_standin_tofu_runs_in_the_synthesized_stack_and_pulumi_in_the_platform_with_their_environment(standins):
+    healthy_answers(standins, "dev")
+    life = lifecycle("dev")
+    life.up()
+    calls = [
+        c for c in standins.calls() if c["tool"] in ("tofu", "pulumi") and c["argv"][0] not in ("version", "whoami")
+    ]
+    for call in calls:
+        if call["tool"] == "tofu":
+            assert call["cwd"] == str(life.paths.stack_dir)
+            assert call["env"]["TF_IN_AUTOMATION"] == "1" and call["env"]["TF_INPUT"] == "0"
+        elif call["argv"][:2] != ["stack", "ls"]:
+            assert call["cwd"] == str(life.paths.platform)
+            assert call["env"]["KUBECONFIG"] == str(life.paths.kubeconfig)
+            assert call["env"]["CNAI_CLOUD_DIR"] == str(life.paths.cloud)
+            assert call["env"]["PULUMI_SKIP_UPDATE_CHECKS"] == "true"
+    assert {c["tool"] for c in calls} == {"tofu", "pulumi"}
+    # what the platform stack will read (stacks/platform/__main__.py -> cluster_access) is tofu's real output
+    assert load_outputs(load_spec("dev"), life.paths.outputs).cluster_name == "cnai-dev"
+
+
+@pytest.mark.parametrize(
+    ("failing", "step"),
+    [
+        ("tofu init", "tofu-init"),
+        ("tofu plan", "tofu-apply"),
+        ("tofu output", "cloud-outputs"),
+        ("pulumi up", "pulumi-up"),
+        ("kubectl --kubeconfig", "wait-ready"),
+    ],
+)
+def test_standin_eks_up_resumes_at_each_failed_step(standins, monkeypatch, failing, step):
+    healthy_answers(standins, "dev")
+    monkeypatch.setenv("CNAI_STANDIN_FAIL", failing)
+    with pytest.raises(LifecycleError, match=step):
+        lifecycle("dev").up()
+    state = json.loads(lifecycle("dev").paths.state.read_text())
+    assert state["failed"] == step and step not in state["done"]
+    monkeypatch.delenv("CNAI_STANDIN_FAIL")
+    standins.clear()
+    lifecycle("dev").up()
+    second_run = without_doctor(standins.commands())
+    assert any(failing in c for c in second_run)
+    assert json.loads(lifecycle("dev").paths.state.read_text())["done"][-1] == "smoke"
+    state_changing = {"tofu-init": "tofu init", "tofu-apply": "tofu apply", "pulumi-up": "pulumi up"}
+    for done_step in state["done"]:
+        if done_step in state_changing:
+            assert not any(c.startswith(state_changing[done_step]) for c in second_run), f"{done_step} ran twice"
 
 
 def test_standin_smoke_manifests_carry_the_endpoints_and_the_gpu_jobs(standins):
