@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from modules.errors import CnaiError
@@ -27,6 +30,8 @@ from modules.spec.reference import spec_reference
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="cnai - cloud-native AI platform.")
 spec_app = typer.Typer(no_args_is_help=True, help="Inspect and validate environment specs.")
 app.add_typer(spec_app, name="spec")
+nodes_app = typer.Typer(no_args_is_help=True, help="Bare-metal GPU nodes: Ansible inventory and playbook.")
+app.add_typer(nodes_app, name="nodes")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -40,7 +45,7 @@ class UserError(Exception):
 def print_spec_errors(exc: SpecInvalid) -> None:
     err_console.print(f"[bold red]{exc.source}: {len(exc.errors)} problem(s)[/]")
     for error in exc.errors:
-        err_console.print(f"  [red]x[/] {error}", markup=False, highlight=False)
+        err_console.print(f"  [red]x[/] {escape(str(error))}", highlight=False)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -106,6 +111,53 @@ def spec_docs(
     """Regenerate the spec reference (docs/spec.md) from the models."""
     out.write_text(spec_reference())
     console.print(f"wrote {out}")
+
+
+def _node_inventory_yaml(env: str) -> str:
+    from modules.nodes.inventory import node_inventory
+
+    spec = load_spec(env)
+    if not any(pool.hosts for pool in spec.gpu_pools):
+        raise UserError(f"{env} declares no bare-metal hosts (gpu_pools[].hosts, target existing)")
+    return yaml.safe_dump(node_inventory(spec), sort_keys=False)
+
+
+@nodes_app.command("inventory")
+@friendly
+def nodes_inventory(
+    env: EnvArg,
+    out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
+) -> None:
+    """The Ansible inventory of ENV's bare-metal GPU nodes: one group per pool, its labels, taints, versions."""
+    text = _node_inventory_yaml(env)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    err_console.print(f"wrote {out}")
+
+
+@nodes_app.command("apply", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@friendly
+def nodes_apply(
+    ctx: typer.Context,
+    env: EnvArg,
+    inventory: Annotated[
+        list[Path] | None, typer.Option(help="more inventory (connection settings, host vars), applied after ENV's")
+    ] = None,
+) -> None:
+    """Run modules/nodes/site.yml on ENV's bare-metal nodes; extra arguments go to ansible-playbook."""
+    from modules.nodes.inventory import PLAYBOOK
+
+    generated = LocalPaths.from_env(env).home / "nodes-inventory.yml"
+    generated.parent.mkdir(parents=True, exist_ok=True)
+    generated.write_text(_node_inventory_yaml(env))
+    sources = [generated, *(inventory or [])]
+    command = ["ansible-playbook", *(f"--inventory={p}" for p in sources), str(PLAYBOOK), *ctx.args]
+    if shutil.which(command[0]) is None:
+        raise UserError("ansible-playbook not found: pip install 'cnai[nodes]'")
+    raise typer.Exit(subprocess.run(command, check=False).returncode)
 
 
 @app.command()

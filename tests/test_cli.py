@@ -37,7 +37,7 @@ def broken_stacks(tmp_path: Path) -> Path:
 def test_spec_check_passes_for_every_shipped_environment():
     proc = cnai("spec", "check")
     assert proc.returncode == 0, proc.stderr
-    assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["dev", "kind", "local", "prod"]
+    assert [line.split()[-1] for line in proc.stdout.splitlines()] == ["dev", "kind", "local", "onprem", "prod"]
 
 
 def test_spec_check_lists_problems_with_paths_and_no_traceback(tmp_path):
@@ -64,7 +64,7 @@ def test_semantic_problems_are_all_listed(tmp_path):
 def test_unknown_environment_names_the_known_ones():
     proc = cnai("spec", "show", "staging")
     assert proc.returncode == 1
-    assert "dev, kind, local, prod" in proc.stderr and "Traceback" not in proc.stderr
+    assert "dev, kind, local, onprem, prod" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_spec_show_prints_the_merged_spec():

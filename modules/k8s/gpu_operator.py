@@ -48,7 +48,8 @@ def gpu_operator_values(spec: Spec) -> dict[str, Any]:
         "daemonsets": {"tolerations": [toleration]},
         # operator: the operator installs the driver; preinstalled: the node image ships it (EKS AL2023, GKE COS).
         "driver": {"enabled": operator.driver == "operator"},
-        "toolkit": {"enabled": True},
+        # preinstalled: the node's containerd already has the nvidia runtime (bare metal: modules/nodes).
+        "toolkit": {"enabled": operator.toolkit == "operator"},
         "devicePlugin": {"enabled": True},
         "gfd": {"enabled": True},
         "nodeStatusExporter": {"enabled": True},

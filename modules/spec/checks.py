@@ -104,6 +104,29 @@ def check_pools(spec: Spec) -> Iterator[SpecError]:
         if pool.min_nodes > pool.max_nodes:
             yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
         yield from _check_sharing(i, pool)
+        yield from _check_hosts(i, pool, spec.cluster.target)
+    host_names = [h.name for p in spec.gpu_pools for h in p.hosts]
+    for i, pool in enumerate(spec.gpu_pools):
+        for j, host in enumerate(pool.hosts):
+            if host.name in _duplicates(host_names):
+                yield SpecError(f"gpu_pools[{i}].hosts[{j}].name", host.name, "a host belongs to one pool only")
+
+
+def _check_hosts(i: int, pool: GpuPool, target: str) -> Iterator[SpecError]:
+    if not pool.hosts:
+        return
+    if target != "existing":
+        yield SpecError(
+            f"gpu_pools[{i}].hosts",
+            [h.name for h in pool.hosts],
+            f"bare-metal hosts need target existing, not {target}",
+        )
+    if len(pool.hosts) > pool.max_nodes:
+        yield SpecError(
+            f"gpu_pools[{i}].hosts", len(pool.hosts), f"more hosts than max_nodes ({pool.max_nodes}) allows"
+        )
+    if pool.spot:
+        yield SpecError(f"gpu_pools[{i}].spot", True, "bare-metal hosts are never spot capacity")
 
 
 def check_teams(spec: Spec) -> Iterator[SpecError]:

@@ -94,6 +94,16 @@ class Sharing(StrictModel):
     mig_profile: str | None = Field(None, description="mig: profile for every GPU, e.g. 1g.10gb")
 
 
+class NodeHost(StrictModel):
+    """A bare-metal GPU node (target existing): prepared by the Ansible roles in modules/nodes."""
+
+    name: Name = Field(description="inventory hostname (also the Kubernetes node name)")
+    address: str = Field(
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9.:]*$", description="IP address or DNS name Ansible connects to"
+    )
+    user: str | None = Field(None, pattern=r"^[a-z_][-a-z0-9_]*$", description="SSH user (default: Ansible's)")
+
+
 class GpuPool(StrictModel):
     """A GPU node pool, declared once; node pools, flavors, sharing and smoke jobs derive from it."""
 
@@ -104,6 +114,9 @@ class GpuPool(StrictModel):
     max_nodes: int = Field(1, ge=1, le=1000, description="autoscaling upper bound")
     spot: bool = Field(False, description="spot / preemptible capacity")
     sharing: Sharing = Field(default_factory=Sharing)
+    hosts: list[NodeHost] = Field(
+        default_factory=list, description="existing: the bare-metal nodes of this pool (`cnai nodes inventory`)"
+    )
 
     @property
     def facts(self) -> Accelerator:
@@ -172,6 +185,10 @@ class GpuOperator(Component):
 
     driver: Literal["operator", "preinstalled"] = Field(
         "operator", description="operator-installed driver, or the node image's (EKS AL2023, GKE COS)"
+    )
+    toolkit: Literal["operator", "preinstalled"] = Field(
+        "operator",
+        description="operator-installed NVIDIA container toolkit, or the node's (bare metal: modules/nodes)",
     )
     dcgm_exporter: bool = True
     mig_strategy: Literal["single", "mixed"] = "single"

@@ -108,3 +108,37 @@ def test_local_ports_must_differ():
 def test_cloud_targets_need_a_region(prod_doc):
     del prod_doc["cluster"]["region"]
     assert "required" in errors_of(prod_doc)["cluster.region"]
+
+
+def onprem_doc() -> dict:
+    return env_document("onprem")
+
+
+def test_bare_metal_hosts_need_the_existing_target(prod_doc):
+    prod_doc["gpu_pools"][0]["hosts"] = [{"name": "gpu-1", "address": "10.0.0.1"}]
+    message = errors_of(prod_doc)["gpu_pools[0].hosts"]
+    assert "target existing" in message and "gke" in message and "gpu-1" in message
+
+
+def test_more_hosts_than_the_pool_scales_to():
+    document = onprem_doc()
+    document["gpu_pools"][1]["hosts"].append({"name": "gpu-a100-02", "address": "10.20.0.22"})
+    assert "more hosts than max_nodes (1)" in errors_of(document)["gpu_pools[1].hosts"]
+
+
+def test_a_host_in_two_pools():
+    document = onprem_doc()
+    document["gpu_pools"][1]["hosts"][0]["name"] = "gpu-l40s-01"
+    assert "one pool only" in errors_of(document)["gpu_pools[1].hosts[0].name"]
+
+
+def test_bare_metal_is_never_spot():
+    document = onprem_doc()
+    document["gpu_pools"][0]["spot"] = True
+    assert "never spot" in errors_of(document)["gpu_pools[0].spot"]
+
+
+def test_host_address_must_be_an_address():
+    document = onprem_doc()
+    document["gpu_pools"][0]["hosts"][0]["address"] = "10.0.0.1; rm -rf /"
+    assert "gpu_pools[0].hosts[0].address" in errors_of(document)

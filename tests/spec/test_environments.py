@@ -7,7 +7,7 @@ import pytest
 from modules.spec import list_blueprints, list_envs, load_spec, validate
 from modules.spec.loader import deep_merge, read_blueprint
 
-SHIPPED_ENVS = ["dev", "kind", "local", "prod"]
+SHIPPED_ENVS = ["dev", "kind", "local", "onprem", "prod"]
 SHIPPED_BLUEPRINTS = ["minimal", "rag", "reference", "serving", "training"]
 
 
