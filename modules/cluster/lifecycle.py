@@ -1,4 +1,4 @@
-"""`cnai up / down / status` for cluster environments (kind, eks, gke).
+"""`cnai up / down / status` for cluster environments (kind, existing, eks, gke).
 
 `up` is a list of named steps. Each finished step is recorded in .cnai/<env>/lifecycle.json with
 the hash of the spec it ran for; re-running `up` after a failure skips the steps already done for
@@ -87,6 +87,9 @@ class Lifecycle:
     # --- up ----------------------------------------------------------------------------------
     def up_steps(self) -> list[Step]:
         cluster = [Step("kind-cluster", self._kind_cluster)]
+        if self.spec.cluster.target == "existing":
+            # Someone else's cluster (bare-metal nodes joined after `cnai nodes apply`): only its credentials.
+            cluster = [Step("kube-context", self._kube_context)]
         if self.spec.cluster.target in CLOUD_TARGETS:
             cluster = [
                 Step("synth", self._synth),
@@ -174,6 +177,13 @@ class Lifecycle:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(document, indent=2) + "\n")
         self._write_private(self.paths.kubeconfig, yaml.safe_dump(kubeconfig(self.spec, outputs), sort_keys=False))
+
+    def _kube_context(self) -> None:
+        context = self.spec.cluster.kube_context
+        if not context:
+            raise LifecycleError("kube-context", "cluster.kube_context is not set: which cluster is it?")
+        view = ["kubectl", "config", "view", "--minify", "--flatten", f"--context={context}"]
+        self._write_private(self.paths.kubeconfig, self._run("kube-context", view))
 
     def _kind_cluster(self) -> None:
         name = kind_cluster_name(self.spec)

@@ -44,6 +44,7 @@ def healthy_answers(standins: StandIns, env: str) -> None:
     standins.answer("pulumi whoami", json.dumps({"user": "ada", "url": "s3://acme-pulumi-state"}))
     standins.answer("pulumi stack ls", json.dumps([{"name": "acme/cnai-platform/kind"}]))
     standins.answer("kind get clusters", "")
+    standins.answer("kubectl config view", "apiVersion: v1\nkind: Config\ncurrent-context: onprem-admin\n")
     standins.answer("tofu plan", "Plan: 61 to add, 0 to change, 0 to destroy.\n")
     standins.answer("tofu output -json", tofu_outputs(env))
     standins.answer("pulumi stack output endpoints", cluster_endpoints(load_spec(env)).model_dump_json())

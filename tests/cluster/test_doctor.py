@@ -47,7 +47,7 @@ def test_minimums_compare_numerically_not_as_text():
     assert at_least((3, 272), "3.272") and not at_least((3, 27, 900), "3.272")
 
 
-@pytest.mark.parametrize("env", ["kind", "dev", "prod"])
+@pytest.mark.parametrize("env", ["kind", "onprem", "dev", "prod"])
 def test_standin_healthy_tools_and_credentials_pass(standins, env):
     healthy_answers(standins, env)
     result = findings(env)
@@ -55,6 +55,7 @@ def test_standin_healthy_tools_and_credentials_pass(standins, env):
     tools = {check for check in result if check.startswith("tool ")}
     expected = {
         "kind": {"tool pulumi", "tool kubectl", "tool kind", "tool docker"},
+        "onprem": {"tool pulumi", "tool kubectl"},
         "dev": {"tool pulumi", "tool kubectl", "tool tofu", "tool aws"},
         "prod": {"tool pulumi", "tool kubectl", "tool tofu", "tool gcloud", "tool gke-gcloud-auth-plugin"},
     }[env]

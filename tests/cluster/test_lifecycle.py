@@ -247,3 +247,23 @@ def test_standin_status_reports_steps_drift_and_last_smoke(standins):
     standins.answer("pulumi stack output bom", json.dumps(older))
     drift = life.status()["drift"]
     assert list(drift) == ["helm_charts/kueue"] and drift["helm_charts/kueue"]["deployed"] == "0.1.0"
+
+
+def test_standin_existing_cluster_up_takes_its_credentials_and_down_leaves_the_cluster(standins):
+    healthy_answers(standins, "onprem")
+    life = lifecycle("onprem")
+    life.up()
+    commands = without_doctor(standins.commands())
+    assert commands[0] == "kubectl config view --minify --flatten --context=onprem-admin"
+    assert commands[1:3] == [
+        "pulumi stack select onprem --create --non-interactive",
+        "pulumi up --stack onprem --yes --non-interactive --skip-preview",
+    ]
+    assert "current-context: onprem-admin" in life.paths.kubeconfig.read_text()
+    assert stat.S_IMODE(life.paths.kubeconfig.stat().st_mode) == 0o600
+    assert not any(c.startswith(("kind ", "tofu ")) for c in commands)
+    standins.clear()
+    asked: list[str] = []
+    Lifecycle(load_spec("onprem"), life.paths, confirm=lambda q: asked.append(q) or True).down(allow_protected=False)
+    assert asked == ["Destroy onprem: the platform (Pulumi stack onprem)?"]
+    assert standins.commands() == ["pulumi destroy --stack onprem --yes --non-interactive --skip-preview"]
