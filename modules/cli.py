@@ -150,13 +150,13 @@ def nodes_apply(
     """Run modules/nodes/site.yml on ENV's bare-metal nodes; extra arguments go to ansible-playbook."""
     from modules.nodes.inventory import PLAYBOOK
 
+    if shutil.which("ansible-playbook") is None:
+        raise UserError("ansible-playbook not found: pip install 'cnai[nodes]'")
     generated = LocalPaths.from_env(env).home / "nodes-inventory.yml"
     generated.parent.mkdir(parents=True, exist_ok=True)
     generated.write_text(_node_inventory_yaml(env))
     sources = [generated, *(inventory or [])]
     command = ["ansible-playbook", *(f"--inventory={p}" for p in sources), str(PLAYBOOK), *ctx.args]
-    if shutil.which(command[0]) is None:
-        raise UserError("ansible-playbook not found: pip install 'cnai[nodes]'")
     raise typer.Exit(subprocess.run(command, check=False).returncode)
 
 
@@ -364,7 +364,7 @@ def smoke(
     if spec.is_cluster:
         lifecycle = _lifecycle(env, yes=False)
         lifecycle.run_smoke()
-        console.print(f"smoke report: {lifecycle.paths.reports / 'report.json'}")
+        console.print(f"smoke report: {lifecycle.paths.report}")
         return
     endpoints_path = LocalPaths.from_env(env).endpoints
     if not endpoints_path.is_file():

@@ -9,23 +9,15 @@ the Kubernetes provider's kubeconfig from the cluster endpoint and CA.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modules.cloud.identities import workloads
+from modules.cloud.layout import cloud_dir
 from modules.errors import CnaiError
 from modules.spec import Spec
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def cloud_dir() -> Path:
-    """stacks/cloud, or CNAI_CLOUD_DIR (tests, or a checkout that keeps outputs elsewhere)."""
-    return Path(os.environ.get("CNAI_CLOUD_DIR", REPO / "stacks" / "cloud"))
-
 
 OUTPUTS_DIR = cloud_dir() / "outputs"
 

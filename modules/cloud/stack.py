@@ -8,11 +8,10 @@ from typing import Any
 
 from cdktn import App, GcsBackend, LocalBackend, S3Backend, TerraformOutput, TerraformStack
 
+from modules.cloud.layout import CLOUD_APP, STACK_FILE, stack_dir
 from modules.spec import Spec
 from modules.versions import binary
 
-REPO = Path(__file__).resolve().parents[2]
-CLOUD_APP = REPO / "stacks" / "cloud"
 OUTDIR = CLOUD_APP / "cdktn.out"
 LOCAL_STATE_DIR = CLOUD_APP / "state"
 # The names the platform reads back (modules/cloud/outputs.py); one place so both sides agree.
@@ -29,11 +28,6 @@ def noncurrent_version_days() -> int:
     return 30
 
 
-def stack_dir(outdir: Path, spec: Spec) -> Path:
-    """Where the stack's cdk.tf.json lands, and where `tofu` runs."""
-    return outdir / "stacks" / spec.name
-
-
 def state_settings(spec: Spec, outdir: Path, local_state_dir: Path | None) -> tuple[str, dict[str, Any]]:
     """The backend kind and its settings; a local state dir given overrides the spec (tests, trials).
 
@@ -42,7 +36,7 @@ def state_settings(spec: Spec, outdir: Path, local_state_dir: Path | None) -> tu
     state, key = spec.cluster.state, f"cnai/{spec.name}/cloud.tfstate"
     if local_state_dir is not None or state.backend == "local":
         folder = (local_state_dir or LOCAL_STATE_DIR).resolve()
-        path = os.path.relpath(folder / f"{spec.name}.tfstate", stack_dir(outdir.resolve(), spec))
+        path = os.path.relpath(folder / f"{spec.name}.tfstate", stack_dir(outdir.resolve(), spec.name))
         return "local", {"path": path}
     if state.backend == "s3":
         region = state.region or spec.cluster.region
@@ -89,7 +83,7 @@ def synth(spec: Spec, outdir: Path = OUTDIR, local_state_dir: Path | None = None
     app = cloud_app(outdir)
     build_stack(app, spec, outdir, local_state_dir)
     app.synth()
-    return stack_dir(outdir, spec) / "cdk.tf.json"
+    return stack_dir(outdir, spec.name) / STACK_FILE
 
 
 def _camel(key: str) -> str:

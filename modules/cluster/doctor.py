@@ -15,6 +15,7 @@ from modules.cloud.node_pools import eks_ami_type, eks_node_groups, gke_driver_v
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import TOOLS, Shell, at_least, required_tools
 from modules.spec import GpuPool, Spec, SpecInvalid, load_spec
+from modules.spec.models import CLOUD_TARGETS
 
 Level = Literal["ok", "warn", "fail"]
 # EC2 vCPU quotas by instance family (Service Quotas codes).
@@ -112,7 +113,7 @@ def _credentials(spec: Spec, shell: Shell, paths: ClusterPaths, present: set[str
 
 
 def _state_backend(spec: Spec, shell: Shell, paths: ClusterPaths, present: set[str]) -> Iterator[Finding]:
-    if spec.cluster.target not in ("eks", "gke"):
+    if spec.cluster.target not in CLOUD_TARGETS:
         return
     state = spec.cluster.state
     if state.backend == "local":
@@ -221,10 +222,10 @@ def _eks_quota(spec: Spec, shell: Shell, pool: GpuPool) -> Iterator[Finding]:
 
 def _driver_strategy(spec: Spec, shell: Shell, paths: ClusterPaths, present: set[str]) -> Iterator[Finding]:
     """The node image ships a driver exactly when the GPU Operator does not install one."""
-    if spec.cluster.target not in ("eks", "gke") or not spec.gpu_pools:
+    if spec.cluster.target not in CLOUD_TARGETS or not spec.gpu_pools:
         return
     driver = spec.components.gpu_operator.driver
-    stack_file = paths.stack_dir / "cdk.tf.json"
+    stack_file = paths.stack_file
     if not stack_file.is_file():
         yield Finding(
             "driver strategy", "ok", f"gpu_operator.driver={driver}; cnai synth derives the node image from it"

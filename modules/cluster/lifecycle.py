@@ -85,21 +85,23 @@ class Lifecycle:
         self.paths.state.write_text(json.dumps(state, indent=2) + "\n")
 
     # --- up ----------------------------------------------------------------------------------
-    def up_steps(self) -> list[Step]:
-        cluster = [Step("kind-cluster", self._kind_cluster)]
-        if self.spec.cluster.target == "existing":
-            # Someone else's cluster (bare-metal nodes joined after `cnai nodes apply`): only its credentials.
-            cluster = [Step("kube-context", self._kube_context)]
+    def _cluster_steps(self) -> list[Step]:
         if self.spec.cluster.target in CLOUD_TARGETS:
-            cluster = [
+            return [
                 Step("synth", self._synth),
                 Step("tofu-init", self._tofu_init),
                 Step("tofu-apply", self._tofu_apply),
                 Step("cloud-outputs", self._cloud_outputs),
             ]
+        if self.spec.cluster.target == "existing":
+            # Someone else's cluster (bare-metal nodes joined after `cnai nodes apply`): only its credentials.
+            return [Step("kube-context", self._kube_context)]
+        return [Step("kind-cluster", self._kind_cluster)]
+
+    def up_steps(self) -> list[Step]:
         return [
             Step("doctor", self._doctor, check=True),
-            *cluster,
+            *self._cluster_steps(),
             Step("pulumi-stack", self._pulumi_stack),
             Step("pulumi-up", self._pulumi_up),
             Step("endpoints", self._endpoints),
@@ -129,7 +131,7 @@ class Lifecycle:
                 done.append(step.name)
             self._save_state({"spec_hash": current, "done": done, "updated": time.time()})
             self.console.print(f"{label} [green]ok[/] ({time.monotonic() - began:.1f} s)")
-        return self.paths.reports / "report.json"
+        return self.paths.report
 
     def _run(self, step: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
         proc = self.shell.run(args, cwd=cwd, env=env)
@@ -273,7 +275,7 @@ class Lifecycle:
                 "smoke", f"the suite job printed no report (kubectl logs job/{SUITE_JOB} -n {namespace})"
             )
         self.paths.reports.mkdir(parents=True, exist_ok=True)
-        (self.paths.reports / "report.json").write_text(report + "\n")
+        self.paths.report.write_text(report + "\n")
         summary = json.loads(report)["summary"]
         self.console.print(
             f"  smoke: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped"
@@ -309,7 +311,7 @@ class Lifecycle:
         destroy = ["pulumi", "destroy", "--stack", spec.name, "--yes", "--non-interactive", "--skip-preview"]
         self._run("pulumi-destroy", destroy, self.paths.platform, self._platform_env())
         if spec.cluster.target in CLOUD_TARGETS:
-            if not (self.paths.stack_dir / "cdk.tf.json").is_file():
+            if not self.paths.stack_file.is_file():
                 self._synth()
             self._tofu_init()
             self._run(
@@ -327,7 +329,6 @@ class Lifecycle:
     # --- status ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         state = self.load_state()
-        report_file = self.paths.reports / "report.json"
         args = ["pulumi", "stack", "output", "bom", "--json", "--stack", self.spec.name]
         proc = (
             self.shell.run(args, cwd=self.paths.platform, env=self._platform_env())
@@ -355,5 +356,5 @@ class Lifecycle:
             "spec_changed_since_up": bool(state) and state.get("spec_hash") != spec_hash(self.spec),
             "deployed": deployed is not None,
             "drift": drift,
-            "last_smoke": json.loads(report_file.read_text())["summary"] if report_file.is_file() else None,
+            "last_smoke": json.loads(self.paths.report.read_text())["summary"] if self.paths.report.is_file() else None,
         }

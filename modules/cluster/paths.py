@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modules.cloud.outputs import cloud_dir
+from modules.cloud.layout import STACK_FILE, cloud_dir, stack_dir
 from modules.local.paths import LocalPaths
 from modules.spec.loader import REPO_ROOT
 
@@ -28,7 +28,11 @@ class ClusterPaths:
 
     @property
     def stack_dir(self) -> Path:
-        return self.synth_out / "stacks" / self.env
+        return stack_dir(self.synth_out, self.env)
+
+    @property
+    def stack_file(self) -> Path:
+        return self.stack_dir / STACK_FILE
 
     @property
     def outputs(self) -> Path:
@@ -57,3 +61,8 @@ class ClusterPaths:
     @property
     def reports(self) -> Path:
         return Path(os.environ.get("CNAI_REPORTS", REPO_ROOT / "reports")) / self.env
+
+    @property
+    def report(self) -> Path:
+        """The last smoke report (JSON) of the environment."""
+        return self.reports / "report.json"

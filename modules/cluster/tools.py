@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modules.spec import Spec
+from modules.spec.models import CLOUD_TARGETS
 from modules.versions import binary
 
 
@@ -48,7 +49,7 @@ def required_tools(spec: Spec) -> list[tuple[str, ...]]:
     """Each entry is a set of alternatives (tofu or terraform); one of them must be present."""
     needed: list[tuple[str, ...]] = [("pulumi",), ("kubectl",)]
     target = spec.cluster.target
-    if target in ("eks", "gke"):
+    if target in CLOUD_TARGETS:
         needed.append(("tofu", "terraform"))
     if target == "eks":
         needed.append(("aws",))

@@ -134,7 +134,7 @@ def test_standin_a_stale_synthesized_stack_fails_the_driver_check(standins, tmp_
     paths = ClusterPaths.from_env("prod")
     synth(load_spec("prod"), paths.synth_out)
     assert findings("prod")["driver strategy"].level == "ok"
-    stack_file = paths.stack_dir / "cdk.tf.json"
+    stack_file = paths.stack_file
     stack = json.loads(stack_file.read_text())
     for pool in stack["resource"]["google_container_node_pool"].values():
         for accelerator in pool["node_config"].get("guest_accelerator", []):

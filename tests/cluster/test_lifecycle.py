@@ -67,7 +67,7 @@ def test_standin_eks_up_runs_cloud_then_platform_then_smoke_in_order(standins):
     assert pulumi_up["cwd"] == str(paths.platform)
     assert pulumi_up["env"]["KUBECONFIG"] == kc and pulumi_up["env"]["CNAI_CLOUD_DIR"] == str(paths.cloud)
     # Real hand-overs: the synthesized stack tofu applied, the outputs the platform reads, the kubeconfig.
-    assert json.loads((paths.stack_dir / "cdk.tf.json").read_text())["resource"]["aws_eks_cluster"]
+    assert json.loads(paths.stack_file.read_text())["resource"]["aws_eks_cluster"]
     assert json.loads((paths.outputs / "dev.json").read_text())["cluster_name"]["value"] == "cnai-dev"
     assert stat.S_IMODE(paths.kubeconfig.stat().st_mode) == 0o600
     assert yaml.safe_load(paths.kubeconfig.read_text())["users"][0]["user"]["exec"]["command"] == "aws"
@@ -164,7 +164,7 @@ def test_standin_eks_resume_after_a_failed_apply_does_not_synth_or_init_again(st
     assert state["done"] == ["doctor", "synth", "tofu-init"] and state["failed"] == "tofu-apply"
     monkeypatch.delenv("CNAI_STANDIN_FAIL")
     standins.clear()
-    (lifecycle("dev").paths.stack_dir / "cdk.tf.json").unlink()  # proves synth is skipped: tofu would see none
+    lifecycle("dev").paths.stack_file.unlink()  # proves synth is skipped: tofu would see none
     lifecycle("dev").up()
     assert without_doctor(standins.commands())[:2] == [
         "tofu plan -input=false -out=cnai.tfplan",
