@@ -107,7 +107,7 @@ def bench_synth(rounds: int = 3) -> dict[str, float]:
 
 
 TARGETS = {
-    "spec_check_all_envs_s": ("spec check, all 4 environments", 0.5),
+    "spec_check_all_envs_s": ("spec check, every environment", 0.5),
     "platform_program_prod_s": ("prod platform program under mocks", 3),
     "render_prod_s": ("render prod", 3),
     "synth_dev_first_s": ("synth dev (eks), first in process", None),
