@@ -15,8 +15,9 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -27,7 +28,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.endpoints import Endpoints
-from modules.local.install import ensure_venv, prometheus_binary
+from modules.local.install import ensure_venv, install_all, prometheus_binary, venv_ready
 from modules.local.mlserver import model_settings
 from modules.local.paths import LocalPaths
 from modules.local.reaper import reap
@@ -118,14 +119,20 @@ class LocalRuntime:
 
     # --- install -------------------------------------------------------------------------------
     def setup(self) -> str:
-        """Install every enabled server's software (idempotent); returns the Prometheus binary."""
-        binary = "prometheus"
-        for server in self._server_plan():
-            if server.venv:
-                ensure_venv(self.paths, server.venv, self.console)
-            elif server.component == "observability":
-                binary = prometheus_binary(self.console)
-        return binary
+        """Install every enabled server's software that is missing, side by side (idempotent);
+        returns the Prometheus binary."""
+        plan = self._server_plan()
+        steps: dict[str, Callable[[], object]] = {
+            s.venv: partial(ensure_venv, self.paths, s.venv)
+            for s in plan
+            if s.venv and not venv_ready(self.paths, s.venv)
+        }
+        wants_prometheus = any(s.component == "observability" for s in plan)
+        if wants_prometheus and shutil.which("prometheus") is None:
+            steps["prometheus"] = prometheus_binary
+        if steps:
+            install_all(steps, self.console)
+        return prometheus_binary(install=False) if wants_prometheus else "prometheus"
 
     def _server_plan(self) -> list[Server]:
         """Which servers run, their names, ports and health URLs: what status, setup and stop need
