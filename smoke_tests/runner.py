@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +40,23 @@ def run_smoke(
         ],
         check=False,
     ).returncode
-    report = build_report(out, environment, time.monotonic() - began)
+    document = json.loads(endpoints.read_text()) if endpoints.is_file() else {}
+    versions = versions_that_ran(document.get("target", "local"))
+    report = build_report(out, environment, time.monotonic() - began, document, versions)
     return code, report
+
+
+def versions_that_ran(target: str) -> dict[str, str]:
+    """The bill of materials' pins of what this target runs, and the suite's own PyTorch."""
+    from modules.versions import bom
+
+    pins = bom()
+    if target == "local":
+        ran = {name: " ".join(entry.get("packages", [])) for name, entry in pins["local_servers"].items()}
+        ran["prometheus"] = f"Debian package {pins['local_servers']['prometheus']['debian_package']}"
+    else:
+        ran = {name: f"{entry['chart']} {entry['version']}" for name, entry in pins["helm_charts"].items()}
+    return ran | {"torch (smoke suite)": version("torch")}
 
 
 REPORT_MARKER = "CNAI-SMOKE-REPORT "
@@ -49,7 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     """In-cluster entry point (the cnai-smoke-suite Job): run, then print the report on one marked line
     so `cnai smoke ENV` can read it from the pod's log."""
     import argparse
-    import json
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--env", required=True)

@@ -13,6 +13,7 @@ from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalRuntime
 from smoke_tests.runner import CHECKS_DIR, run_smoke
 from tests.local.test_runtime import shifted_spec
+from tests.smoke_tests.browser import load_report
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
@@ -56,8 +57,14 @@ def test_suite_is_green_and_reports(stack, tmp_path):
     jobs = {j["name"]: j for j in report["jobs"]}
     assert {"inventory", "correctness", "gemm", "membw", "allreduce", "train", "inference"} <= set(jobs)
     assert jobs["inference"]["metrics"]["max_abs_diff"] <= 1e-5
-    for name in ("report.json", "junit.xml", "report.html", "gpu-ratio-to-peak.png", "inference-latency.png"):
+    assert jobs["train"]["metrics"]["final_loss"] < jobs["train"]["expected"]["final_loss_below"]
+    for name in ("report.json", "junit.xml", "report.html", "gpu-figures.png", "training-loss.png"):
         assert (out / name).is_file(), name
+    assert report["endpoints"]["mlflow_url"] == Endpoints.read(stack.paths.endpoints).mlflow_url
+    assert report["versions"]["mlflow"].startswith("mlflow==")
+    page = load_report(out)
+    assert page.console_errors == [] and page.broken_images == []
+    assert set(page.chips.values()) == {"passed"}
 
 
 def test_disabled_component_is_skipped_with_reason(stack, tmp_path):

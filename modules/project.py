@@ -1,0 +1,20 @@
+"""Which project checkout cnai works on: the one it is run in, so a fork's blueprints and
+environments are used even when `cnai` was installed from another checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
+MARKERS = ("blueprints", "stacks/platform")
+
+
+def is_project(folder: Path) -> bool:
+    return all((folder / marker).is_dir() for marker in MARKERS)
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (the working directory) holding blueprints/ and
+    stacks/platform/; the checkout cnai was installed from when the working directory is in none."""
+    here = (start or Path.cwd()).resolve()
+    return next((folder for folder in (here, *here.parents) if is_project(folder)), PACKAGE_CHECKOUT)
