@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -12,9 +17,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from modules.errors import CnaiError
 from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalRuntime
 from modules.spec import list_envs, load_spec
+from modules.spec.loader import REPO_ROOT
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -30,24 +37,74 @@ def bench_spec_check(rounds: int = 20) -> float:
     return sum(timed(lambda: [load_spec(e) for e in envs]) for _ in range(rounds)) / rounds
 
 
-def bench_local(console: Console, with_smoke: bool) -> dict[str, float]:
-    """Cold up (fresh state), warm no-op up, RSS, down, up over existing state, and the smoke suite."""
+def bench_local(console: Console, with_smoke: bool, rounds: int = 5) -> dict[str, float]:
+    """Up over fresh state, warm no-op up, RSS, down, cold up (software installed, servers stopped:
+    median of `rounds`), and warm `task up smoke` (no-op up + the suite)."""
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="cnai-bench-") as home:
         runtime = LocalRuntime(load_spec("local"), LocalPaths(Path(home), LocalPaths.from_env().venvs_root), console)
-        runtime.setup()  # first install is not part of the figures
-        figures["cold_up_s"] = timed(runtime.up)
+        runtime.setup()  # first install is not part of these figures (see bench_first_run)
+        figures["fresh_state_up_s"] = timed(runtime.up)
         figures["warm_up_noop_s"] = timed(runtime.up)
         figures["rss_mb"] = sum(p.memory_info().rss for p in runtime.processes()) / 1e6
-        figures["down_s"] = timed(runtime.down)
-        figures["up_existing_state_s"] = timed(runtime.up)
+        downs, ups = [], []
+        for _ in range(rounds):
+            downs.append(timed(runtime.down))
+            ups.append(timed(runtime.up))
+        figures["down_s"] = statistics.median(downs)
+        figures["cold_up_median_s"] = statistics.median(ups)
         if with_smoke:
             from smoke_tests.runner import run_smoke
 
             out = Path(home) / "smoke"
-            figures["smoke_suite_s"] = timed(lambda: run_smoke("local", runtime.paths.endpoints, out, ["-q"]))
+            figures["warm_up_smoke_s"] = timed(runtime.up) + timed(
+                lambda: run_smoke("local", runtime.paths.endpoints, out, ["-q"])
+            )
         runtime.down()
     return figures
+
+
+def bench_first_run(console: Console, cold_cache: bool) -> float:
+    """README command 1 as a newcomer runs it: a copy of this checkout, a fresh HOME and no virtualenv,
+    with uv's download cache warm (a second machine sharing it) or empty. Raises unless it ends green."""
+    readme = subprocess.run([str(REPO_ROOT / ".ci" / "readme-command"), "1"], capture_output=True, text=True)
+    command = readme.stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="cnai-first-run-") as folder:
+        checkout, home = Path(folder) / "cnai", Path(folder) / "home"
+        files = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\0")
+        for name in filter(None, files):
+            if (REPO_ROOT / name).is_file():
+                (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(REPO_ROOT / name, checkout / name)
+        home.mkdir()
+        cache = Path(folder) / "uv-cache" if cold_cache else Path(os.environ.get("UV_CACHE_DIR", _uv_cache_dir()))
+        venv_bin = str(Path(sys.prefix) / "bin")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CNAI_", "VIRTUAL_ENV", "UV_"))}
+        env |= {"HOME": str(home), "UV_CACHE_DIR": str(cache)}
+        env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+        label = "cold" if cold_cache else "warm"
+        console.print(f"first run, {label} package cache: {command}")
+        began = time.perf_counter()
+        proc = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - began
+        subprocess.run(
+            [str(checkout / ".venv" / "bin" / "cnai"), "down", "local"], cwd=checkout, env=env, capture_output=True
+        )
+        if proc.returncode != 0:
+            raise CnaiError(f"first run ({label} cache) ended red after {seconds:.0f}s:\n{proc.stdout[-3000:]}")
+    return seconds
+
+
+def _uv_cache_dir() -> str:
+    from uv import find_uv_bin
+
+    return subprocess.run([find_uv_bin(), "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def bench_platform(env: str = "prod", rounds: int = 5) -> dict[str, float]:
@@ -115,22 +172,27 @@ TARGETS = {
     "synth_prod_first_s": ("synth prod (gke), first in process", None),
     "synth_prod_warm_s": ("synth prod (gke), warm", 5),
     "synth_peak_rss_mb": ("synth peak RSS, python + jsii node (MB)", None),
-    "cold_up_s": ("local cold up to all healthy", 15),
+    "fresh_state_up_s": ("local up over a fresh state directory", 15),
     "warm_up_noop_s": ("local warm up (no-op)", 2),
     "rss_mb": ("local stack RSS (MB)", 1500),
-    "down_s": ("local down", None),
-    "up_existing_state_s": ("local up over existing state", 15),
-    "smoke_suite_s": ("smoke suite against local", 90),
+    "down_s": ("local down (median)", None),
+    "cold_up_median_s": ("local cold up: installed, servers stopped (median of 5)", 10),
+    "warm_up_smoke_s": ("warm `task up smoke`: up + smoke suite", 60),
+    "first_run_warm_cache_s": ("README command 1, fresh HOME, warm package cache", 240),
+    "first_run_cold_cache_s": ("README command 1, fresh HOME, cold package cache", None),
 }
 
 
-def run_bench(out: Path, console: Console, with_smoke: bool = True) -> dict[str, float]:
+def run_bench(out: Path, console: Console, with_smoke: bool = True, first_run: bool = False) -> dict[str, float]:
     figures = {
         "spec_check_all_envs_s": bench_spec_check(),
         **bench_platform(),
         **bench_synth(),
         **bench_local(console, with_smoke),
     }
+    if first_run:
+        figures["first_run_warm_cache_s"] = bench_first_run(console, cold_cache=False)
+        figures["first_run_cold_cache_s"] = bench_first_run(console, cold_cache=True)
     table = Table("figure", "measured", "target")
     for key, value in figures.items():
         label, target = TARGETS[key]
