@@ -1,0 +1,137 @@
+"""Server-side apply of authored objects to the sim's API server (the `kubernetes` client, manager `cnai`).
+
+Every object goes through the real API server: OpenAPI and CRD schema validation, CEL rules,
+defaulting and admission webhooks. Rejections are collected, not raised one by one, so one run names
+every object the server refused.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import config as kube_config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+FIELD_MANAGER = "cnai"  # objects cnai authors
+SIM_MANAGER = "cnai-sim"  # what the sim itself installs (chart objects, nodes)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    kind: str
+    name: str
+    namespace: str | None
+    status: int
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind} {where}{self.name}: HTTP {self.status}: {self.reason}"
+
+
+class ApplyError(Exception):
+    def __init__(self, rejected: list[Rejected]) -> None:
+        self.rejected = rejected
+        super().__init__(f"{len(rejected)} object(s) rejected:\n" + "\n".join(f"  {r}" for r in rejected))
+
+
+def client(kubeconfig: Path) -> DynamicClient:
+    return DynamicClient(kube_config.new_client_from_config(config_file=str(kubeconfig)))
+
+
+def api_client(kubeconfig: Path) -> ApiClient:
+    return kube_config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return json.loads(exc.body).get("message", exc.body)
+    except (TypeError, ValueError):
+        return str(exc.body or exc.reason)
+
+
+def _resource(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
+    try:
+        return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    except ResourceNotFoundError:
+        dyn.resources.invalidate_cache()  # a CRD applied a moment ago
+        return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+
+
+def apply_one(dyn: DynamicClient, obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
+    meta = obj["metadata"]
+    resource = _resource(dyn, obj)
+    result = resource.server_side_apply(
+        body=obj,
+        name=meta["name"],
+        namespace=meta.get("namespace"),
+        field_manager=manager,
+        force_conflicts=True,
+    )
+    return result.to_dict()
+
+
+def apply_all(
+    dyn: DynamicClient,
+    objects: list[dict[str, Any]],
+    retries_for_webhooks: float = 0,
+    manager: str = FIELD_MANAGER,
+) -> list[dict[str, Any]]:
+    """Apply every object in order; raise ApplyError naming all that were rejected.
+
+    `retries_for_webhooks`: seconds to retry an object whose webhook is not reachable yet (HTTP 500
+    with "failed calling webhook"), as a controller's webhook comes up after its configuration."""
+    applied, rejected = [], []
+    for obj in objects:
+        deadline = time.monotonic() + retries_for_webhooks
+        while True:
+            try:
+                applied.append(apply_one(dyn, obj, manager))
+                break
+            except ApiException as exc:
+                reason = _reason(exc)
+                if "failed calling webhook" in reason and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    continue
+                meta = obj["metadata"]
+                rejected.append(Rejected(obj["kind"], meta["name"], meta.get("namespace"), exc.status, reason))
+                break
+            except ResourceNotFoundError as exc:
+                meta = obj["metadata"]
+                rejected.append(Rejected(obj["kind"], meta["name"], meta.get("namespace"), 404, str(exc)))
+                break
+    if rejected:
+        raise ApplyError(rejected)
+    return applied
+
+
+def wait_for(check: Any, timeout: float, what: str, interval: float = 0.3) -> Any:
+    """Poll check() until it returns something truthy; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise TimeoutError(f"{what}: not within {timeout:.0f}s (last: {last!r})"[:2000])
+
+
+def crds_established(dyn: DynamicClient, names: list[str]) -> bool:
+    api = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    for name in names:
+        conditions = (api.get(name=name).to_dict().get("status") or {}).get("conditions") or []
+        if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            return False
+    return True

@@ -1,0 +1,332 @@
+"""Build the sim control plane and controllers from their Go modules, once per machine.
+
+Two Go modules of cnai's own link them (sources in modules/sim/go/):
+- `kube`: one multi-call binary with etcd, kube-apiserver, kube-controller-manager and kube-scheduler
+  (their shared dependency tree is compiled and linked once);
+- `controllers`: Kueue, kwok and helm from their upstream main packages (Go `tool` directives), plus
+  `kwokstages`, which prints kwok's default stages.
+
+Versions live only in modules/versions.yaml `sim:`. Each module's go.mod is generated from it in a
+work folder (<bin dir>/src/<module>-<digest>): the required modules at the BOM's versions, for
+k8s.io/kubernetes a `replace` per staging module (read from its own go.mod) at the matching k8s.io
+release; `go mod tidy` completes it (go.sum checked against the checksum database through the proxy).
+Binaries land in ${CNAI_BIN_DIR:-~/.cache/cnai/bin}/<name>-<version>; GOCACHE and GOMODCACHE are taken
+from the environment. A binary already there is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from modules.versions import bom
+
+LDFLAGS = "-s -w"
+TIME = "/usr/bin/time"
+
+
+class SimBuildError(Exception):
+    """A build that cannot run or failed: names the component, its log and the fix."""
+
+
+def sim_bom() -> dict[str, dict[str, str]]:
+    return bom()["sim"]
+
+
+def version(key: str) -> str:
+    return str(sim_bom()[key]["version"])
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One file the sim needs, built from a Go main package of one of cnai's build modules."""
+
+    name: str  # what the runtime asks for: kube, kueue, kwok, helm, kwok-stages
+    module: str  # folder under modules/sim/go
+    package: str  # Go package path (or ./dir) of the main package
+    versions: tuple[str, ...]  # sim BOM keys whose versions name the file
+    output: str = "binary"  # binary: `go build -o`; stdout: `go run`, its output is the file
+
+    @property
+    def filename(self) -> str:
+        tag = "-".join(version(k) if i == 0 else f"{k}-{version(k)}" for i, k in enumerate(self.versions))
+        suffix = ".yaml" if self.output == "stdout" else ""
+        return f"{self.name}-{tag}{suffix}"
+
+
+def version_stamps(name: str) -> dict[str, str]:
+    """`-X` link flags that give a binary the version its release build would report."""
+    if name == "kube":
+        release = version("kubernetes")
+        major, minor = release.lstrip("v").split(".")[:2]
+        fields = {"gitVersion": release, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+        packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+        return {f"{p}.{k}": v for p in packages for k, v in fields.items()}
+    return {
+        "kueue": {"sigs.k8s.io/kueue/pkg/version.GitVersion": version("kueue")},
+        "helm": {"helm.sh/helm/v4/internal/version.version": version("helm")},
+    }.get(name, {})
+
+
+def ldflags(name: str) -> str:
+    return " ".join([LDFLAGS, *(f"-X {k}={v}" for k, v in sorted(version_stamps(name).items()))])
+
+
+ARTIFACTS: tuple[Artifact, ...] = (
+    Artifact("kube", "kube", ".", ("kubernetes", "etcd")),
+    Artifact("kueue", "controllers", "sigs.k8s.io/kueue/cmd/kueue", ("kueue",)),
+    Artifact("kwok", "controllers", "sigs.k8s.io/kwok/cmd/kwok", ("kwok",)),
+    Artifact("kwok-stages", "controllers", "./kwokstages", ("kwok",), output="stdout"),
+    Artifact("helm", "controllers", "helm.sh/helm/v4/cmd/helm", ("helm",)),
+)
+
+
+def artifact(name: str) -> Artifact:
+    return next(a for a in ARTIFACTS if a.name == name)
+
+
+def bin_dir() -> Path:
+    return Path(os.environ.get("CNAI_BIN_DIR", Path.home() / ".cache" / "cnai" / "bin"))
+
+
+def path_of(name: str) -> Path:
+    return bin_dir() / artifact(name).filename
+
+
+def log_of(name: str) -> Path:
+    return bin_dir() / "logs" / f"{artifact(name).filename}.log"
+
+
+def missing() -> list[Artifact]:
+    return [a for a in ARTIFACTS if not (bin_dir() / a.filename).is_file()]
+
+
+# --- checks before building ----------------------------------------------------------------------
+GO_FIX = (
+    "install Go >= {want} (https://go.dev/dl/, or `apt-get install golang` where it is new enough) and put `go` on PATH"
+)
+
+
+def go_binary() -> str:
+    go = shutil.which("go")
+    want = version("go")
+    if go is None:
+        raise SimBuildError(f"sim build: the Go toolchain (`go`) is not on PATH. Fix: {GO_FIX.format(want=want)}.")
+    out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
+    found = re.match(r"go(\d+)\.(\d+)", out)
+    if found is None or tuple(map(int, found.groups())) < tuple(map(int, want.split(".")[:2])):
+        raise SimBuildError(
+            f"sim build: `{go}` is {out or 'unknown'}, need go >= {want}. Fix: {GO_FIX.format(want=want)}."
+        )
+    return go
+
+
+SOURCES = Path(__file__).with_name("go")
+
+
+def module_entries(module: str) -> dict[str, dict[str, str]]:
+    """sim BOM entries (key -> entry) that the Go module `module` requires."""
+    return {k: e for k, e in sim_bom().items() if e.get("build") == module}
+
+
+def work_dir(module: str) -> Path:
+    """Where a build module's generated go.mod lives: keyed by the BOM entries and the sources."""
+    digest = hashlib.sha256(json.dumps([version("go"), module_entries(module)], sort_keys=True).encode())
+    for source in sorted((SOURCES / module).rglob("*.go")):
+        digest.update(source.read_bytes())
+    return bin_dir() / "src" / f"{module}-{digest.hexdigest()[:10]}"
+
+
+def staging_replaces(kubernetes_go_mod: str, kubernetes_version: str) -> list[str]:
+    """k8s.io/kubernetes replaces its staging modules with ./staging/src/...; outside its repository
+    each is the published k8s.io module of the same release (v1.35.4 -> v0.35.4)."""
+    release = "v0." + kubernetes_version.lstrip("v").split(".", 1)[1]
+    staged = re.findall(r"^\s*(k8s\.io/[\w.-]+) => \./staging/src/\1\s*$", kubernetes_go_mod, flags=re.MULTILINE)
+    return [f"{module} => {module} {release}" for module in staged]
+
+
+def go_mod(module: str, replaces: list[str], tools: list[str]) -> str:
+    entries = module_entries(module).values()
+    lines = [
+        "// Generated by modules/sim/build.py from modules/versions.yaml sim:. Do not edit.",
+        f"module cnai.dev/sim/{module}",
+        "",
+        f"go {version('go')}",
+        "",
+    ]
+    lines += ["require ("] + [f"\t{e['module']} {e['version']}" for e in entries] + [")", ""]
+    if tools:
+        lines += ["tool ("] + [f"\t{t}" for t in tools] + [")", ""]
+    if replaces:
+        lines += ["replace ("] + [f"\t{r}" for r in replaces] + [")", ""]
+    return "\n".join(lines)
+
+
+def required_versions(go_mod_text: str) -> dict[str, str]:
+    """Module path -> version of every `require` in a go.mod text."""
+    return dict(re.findall(r"^(?:require)?\s+(\S+) (v\S+?)(?: // indirect)?$", go_mod_text, flags=re.MULTILINE))
+
+
+def check_agrees(module: str, go_mod_text: str) -> None:
+    """After `go mod tidy`, every BOM module is still at its BOM version (MVS never raised one)."""
+    found = required_versions(go_mod_text)
+    wrong = [
+        f"{e['module']}: BOM {e['version']}, resolved {found.get(e['module'])}"
+        for e in module_entries(module).values()
+        if found.get(e["module"]) != e["version"]
+    ]
+    if wrong:
+        raise SimBuildError(
+            f"sim build: module {module}: the Go module graph moved a pinned version: {'; '.join(wrong)}. "
+            "Fix: pin versions in modules/versions.yaml sim: that agree with each other."
+        )
+
+
+def _run(command: list[str], cwd: Path, log_file: Any) -> int:
+    log_file.write(f"$ (cd {cwd} && {' '.join(command)})\n")
+    log_file.flush()
+    return subprocess.run(command, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def prepare(go: str, module: str, log_file: Any) -> Path:
+    """The module's work folder with its generated go.mod and a tidy go.sum (once per BOM change)."""
+    work = work_dir(module)
+    if (work / "go.sum").is_file():
+        return work
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(SOURCES / module, work)
+    replaces: list[str] = []
+    entries = module_entries(module)
+    if "kubernetes" in entries:
+        kubernetes = entries["kubernetes"]
+        spec = f"{kubernetes['module']}@{kubernetes['version']}"
+        got = subprocess.run([go, "mod", "download", "-json", spec], capture_output=True, text=True, check=False)
+        if got.returncode != 0:
+            log_file.write(got.stdout + got.stderr)
+            raise SimBuildError(f"sim build: cannot download {spec}: {got.stderr.strip()[-500:]}. Fix: check GOPROXY.")
+        replaces = staging_replaces(Path(json.loads(got.stdout)["GoMod"]).read_text(), kubernetes["version"])
+    tools = [a.package for a in ARTIFACTS if a.module == module and not a.package.startswith(".")]
+    (work / "go.mod").write_text(go_mod(module, replaces, tools))
+    if _run([go, "mod", "tidy"], work, log_file) != 0:
+        (work / "go.sum").unlink(missing_ok=True)
+        raise SimBuildError(f"sim build: `go mod tidy` failed for module {module}; log: {log_file.name}")
+    check_agrees(module, (work / "go.mod").read_text())
+    return work
+
+
+# --- building ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BuildResult:
+    name: str
+    path: Path
+    seconds: float
+    peak_rss_mib: float | None  # of the whole go build (compilers and linker), from /usr/bin/time -v
+    packages: int  # packages compiled (not found in GOCACHE)
+
+
+def _go_command(go: str, a: Artifact, tmp: Path) -> list[str]:
+    flags = ["-trimpath", "-buildvcs=false", f"-ldflags={ldflags(a.name)}"]
+    if a.output == "stdout":
+        return [go, "run", "-v", *flags, a.package]
+    return [go, "build", "-v", *flags, "-o", str(tmp), a.package]
+
+
+def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int | None = None) -> BuildResult:
+    target = bin_dir() / a.filename
+    log = log_of(a.name)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    command = _go_command(go, a, tmp)
+    with open(log, "w") as log_file:
+        work = prepare(go, a.module, log_file)
+    timed = [TIME, "-v", *command] if Path(TIME).is_file() else command
+    started = time.monotonic()
+    packages = 0
+    with open(log, "a") as log_file:
+        log_file.write(f"$ (cd {work} && {' '.join(command)})\n")
+        log_file.flush()
+        stdout = open(tmp, "w") if a.output == "stdout" else log_file  # noqa: SIM115 - closed below
+        try:
+            process = subprocess.Popen(
+                timed, cwd=work, stdout=stdout, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+            )
+            assert process.stderr is not None
+            for line in process.stderr:
+                log_file.write(line)
+                if re.match(r"^[\w.\-]+(/[\w.\-~]+)*$", line.strip()):  # `go build -v` names each package it compiles
+                    packages += 1
+                    if progress is not None and task is not None:
+                        progress.update(task, description=f"{a.filename}: {packages} packages compiled")
+            code = process.wait()
+        finally:
+            if stdout is not log_file:
+                stdout.close()
+    seconds = time.monotonic() - started
+    if code != 0:
+        tmp.unlink(missing_ok=True)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-12:])
+        raise SimBuildError(
+            f"sim build: {a.name} ({a.package} in modules/sim/go/{a.module}) failed after {seconds:.0f}s; "
+            f"log: {log}\n{tail}\nFix: read the log; a download error needs the Go module proxy "
+            f"(GOPROXY), a compile error a Go toolchain >= {version('go')}; then run `cnai setup sim` again."
+        )
+    tmp.replace(target)
+    if a.output == "binary":
+        target.chmod(0o755)
+    rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log.read_text(errors="replace"))
+    return BuildResult(a.name, target, seconds, int(rss.group(1)) / 1024 if rss else None, packages)
+
+
+def record(result: BuildResult) -> None:
+    """Append a build's figures to <bin dir>/builds.json (docs/sim.md and bench read them)."""
+    path = bin_dir() / "builds.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[artifact(result.name).filename] = {
+        "seconds": round(result.seconds, 1),
+        "peak_rss_mib": None if result.peak_rss_mib is None else round(result.peak_rss_mib),
+        "packages_compiled": result.packages,
+        "gocache": os.environ.get("GOCACHE") or "default",
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def ensure_built(console: Console | None = None, only: list[str] | None = None) -> list[BuildResult]:
+    """Build every sim artifact that is missing (or those named in `only`), one after the other so
+    the later ones reuse the packages the earlier ones compiled. Returns what was built."""
+    console = console or Console(stderr=True)
+    todo = [a for a in missing() if only is None or a.name in only]
+    if not todo:
+        return []
+    go = go_binary()
+    bin_dir().mkdir(parents=True, exist_ok=True)
+    results = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        tasks = {a.name: progress.add_task(f"{a.filename}: waiting", total=1) for a in todo}
+        for a in todo:
+            progress.update(tasks[a.name], description=f"{a.filename}: building")
+            progress.start_task(tasks[a.name])
+            try:
+                result = build_one(go, a, progress, tasks[a.name])
+            except SimBuildError:
+                progress.update(tasks[a.name], description=f"[red]{a.filename}: failed (log {log_of(a.name)})")
+                raise
+            record(result)
+            rss = f", peak {result.peak_rss_mib:.0f} MiB" if result.peak_rss_mib else ""
+            progress.update(
+                tasks[a.name], completed=1, description=f"[green]{a.filename}: built in {result.seconds:.0f}s{rss}"
+            )
+            results.append(result)
+    return results

@@ -1,0 +1,230 @@
+"""Fake nodes shaped exactly like an environment's node groups (pure builders).
+
+The groups come from the same builders the cloud stacks use (modules/cloud/node_pools.py): name,
+instance type, labels and taints, the system group included. Each group is emulated at its autoscaling
+maximum (the sim has no autoscaler). A node's allocatable is its instance's vCPUs and memory minus the
+kubelet reservation below; its GPU resource is what the GPU Operator's device plugin would advertise
+for the pool's sharing (whole GPUs, time-slicing replicas, or MIG slices).
+
+Kubelet reservation (documented provider formulas, so allocatable matches what the cloud reports):
+- CPU (EKS and GKE alike): 6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above 4.
+- memory, EKS (AL2023 bootstrap): 255 MiB + 11 MiB per pod, max pods 110 (<= 30 vCPUs) else 250.
+- memory, GKE: 25% of the first 4 GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112,
+  2% above 128 GiB.
+- both: the kubelet's hard eviction threshold, memory.available < 100 MiB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from modules.cloud.node_pools import eks_node_groups, gke_node_pools
+from modules.sim.servers import KWOK_NODE_ANNOTATION
+from modules.spec import Spec
+from modules.spec.models import GPU_RESOURCE
+
+EVICTION_HARD_MIB = 100
+TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NoSchedule": "NoSchedule"}
+
+
+@dataclass(frozen=True)
+class Shape:
+    vcpus: int
+    memory_gib: int
+
+
+# vCPUs and memory of the instance types the accelerator registry and the cloud builders name
+# (AWS EC2 and Google Compute Engine instance-type pages). They belong beside the registry's instance
+# names (modules/spec/accelerators.py); kept here until the spec owners move them.
+INSTANCE_SHAPES: dict[str, Shape] = {
+    # AWS
+    "m7i.xlarge": Shape(4, 16),
+    "g5.xlarge": Shape(4, 16),
+    "g5.12xlarge": Shape(48, 192),
+    "g5.48xlarge": Shape(192, 768),
+    "g6.xlarge": Shape(4, 16),
+    "g6.12xlarge": Shape(48, 192),
+    "g6.48xlarge": Shape(192, 768),
+    "g6e.xlarge": Shape(4, 32),
+    "g6e.12xlarge": Shape(48, 384),
+    "g6e.48xlarge": Shape(192, 1536),
+    "g4dn.xlarge": Shape(4, 16),
+    "g4dn.12xlarge": Shape(48, 192),
+    "p4de.24xlarge": Shape(96, 1152),
+    "p5.48xlarge": Shape(192, 2048),
+    "p5en.48xlarge": Shape(192, 2048),
+    "p6-b200.48xlarge": Shape(192, 2048),
+    # Google Cloud
+    "e2-standard-4": Shape(4, 16),
+    "a2-ultragpu-8g": Shape(96, 1360),
+    "a3-highgpu-8g": Shape(208, 1872),
+    "a3-ultragpu-8g": Shape(224, 2952),
+    "a4-highgpu-8g": Shape(224, 3968),
+    "g2-standard-8": Shape(8, 32),
+    "g2-standard-24": Shape(24, 96),
+    "g2-standard-48": Shape(48, 192),
+    "g2-standard-96": Shape(96, 384),
+    "n1-standard-8": Shape(8, 30),
+    "n1-standard-16": Shape(16, 60),
+    "n1-standard-32": Shape(32, 120),
+}
+
+
+def reserved_cpu_millis(vcpus: int) -> int:
+    tiers = [(1, 60), (1, 10), (2, 5), (max(vcpus - 4, 0), 2.5)]  # (cores, millicores reserved per core)
+    left, total = vcpus, 0.0
+    for cores, per_core in tiers:
+        take = min(left, cores)
+        total += take * per_core
+        left -= take
+    return round(total)
+
+
+def max_pods(cloud: str, vcpus: int) -> int:
+    return (110 if vcpus <= 30 else 250) if cloud == "eks" else 110
+
+
+def reserved_memory_mib(cloud: str, shape: Shape) -> int:
+    if cloud == "eks":
+        return 255 + 11 * max_pods(cloud, shape.vcpus)
+    tiers = [(4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02)]
+    left, total = float(shape.memory_gib), 0.0
+    for gib, share in tiers:
+        take = min(left, gib)
+        total += take * share * 1024
+        left -= take
+    return round(total)
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    """One emulated node group, as the cloud builder declares it."""
+
+    env: str
+    cloud: str
+    name: str
+    instance_type: str
+    max_nodes: int
+    labels: dict[str, str]
+    taints: list[dict[str, str]]
+    gpu_resource: str | None
+    gpus: int  # schedulable GPU units per node (0: CPU-only group)
+
+    @property
+    def shape(self) -> Shape:
+        if self.instance_type not in INSTANCE_SHAPES:
+            raise ValueError(
+                f"{self.env}: node group {self.name}: no vCPU/memory facts for instance type "
+                f"{self.instance_type}; add it to modules.sim.nodes.INSTANCE_SHAPES"
+            )
+        return INSTANCE_SHAPES[self.instance_type]
+
+    def allocatable(self) -> dict[str, str]:
+        shape = self.shape
+        cpu = shape.vcpus * 1000 - reserved_cpu_millis(shape.vcpus)
+        memory = shape.memory_gib * 1024 - reserved_memory_mib(self.cloud, shape) - EVICTION_HARD_MIB
+        out = {"cpu": f"{cpu}m", "memory": f"{memory}Mi", "pods": str(max_pods(self.cloud, shape.vcpus))}
+        if self.gpu_resource:
+            out[self.gpu_resource] = str(self.gpus)
+        return out
+
+    def capacity(self) -> dict[str, str]:
+        shape = self.shape
+        out = {
+            "cpu": str(shape.vcpus),
+            "memory": f"{shape.memory_gib}Gi",
+            "pods": str(max_pods(self.cloud, shape.vcpus)),
+        }
+        if self.gpu_resource:
+            out[self.gpu_resource] = str(self.gpus)
+        return out
+
+
+def gpu_resource(spec: Spec, pool_name: str) -> tuple[str, int]:
+    """The device plugin's resource name and count per node for a pool's sharing mode."""
+    pool = spec.pool(pool_name)
+    units = pool.gpus_per_node * pool.slots_per_gpu
+    if pool.sharing.mode == "mig" and spec.components.gpu_operator.mig_strategy == "mixed":
+        return f"nvidia.com/mig-{pool.sharing.mig_profile}", units
+    return GPU_RESOURCE, units
+
+
+def node_groups(spec: Spec) -> list[NodeGroup]:
+    """Every node group of an eks or gke environment, from the cloud stack's own builders."""
+    target = spec.cluster.target
+    gpu_pools = {p.name for p in spec.gpu_pools}
+    groups = []
+    if target == "eks":
+        for g in eks_node_groups(spec):
+            name = g["node_group_name"]
+            resource, count = gpu_resource(spec, name) if name in gpu_pools else (None, 0)
+            groups.append(
+                NodeGroup(
+                    spec.name,
+                    "eks",
+                    name,
+                    g["instance_types"][0],
+                    g["scaling_config"]["max_size"],
+                    dict(g["labels"]),
+                    [{**t, "effect": TAINT_EFFECT[t["effect"]]} for t in g.get("taint", [])],
+                    resource,
+                    count,
+                )
+            )
+    elif target == "gke":
+        for p in gke_node_pools(spec):
+            name, config = p["name"], p["node_config"]
+            resource, count = gpu_resource(spec, name) if name in gpu_pools else (None, 0)
+            groups.append(
+                NodeGroup(
+                    spec.name,
+                    "gke",
+                    name,
+                    config["machine_type"],
+                    p["autoscaling"]["max_node_count"],
+                    dict(config["labels"]),
+                    [{**t, "effect": TAINT_EFFECT[t["effect"]]} for t in config.get("taint", [])],
+                    resource,
+                    count,
+                )
+            )
+    else:
+        raise ValueError(
+            f"{spec.name}: the sim emulates eks and gke environments (their node shapes are known); "
+            f"cluster.target is {target}"
+        )
+    return groups
+
+
+def node_name(group: NodeGroup, index: int) -> str:
+    return f"{group.env}-{group.name}-{index}"
+
+
+def node(group: NodeGroup, index: int, zones: list[str]) -> dict[str, Any]:
+    """A Node object kwok manages: labels and taints of its group, capacity/allocatable of its shape."""
+    name = node_name(group, index)
+    labels = {
+        **group.labels,
+        "kubernetes.io/hostname": name,
+        "kubernetes.io/os": "linux",
+        "kubernetes.io/arch": "amd64",
+        "node.kubernetes.io/instance-type": group.instance_type,
+        "cnai.io/sim-emulates": group.env,
+        "type": "kwok",
+    }
+    if zones:
+        labels["topology.kubernetes.io/zone"] = zones[index % len(zones)]
+    key, value = KWOK_NODE_ANNOTATION
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels, "annotations": {key: value, "node.alpha.kubernetes.io/ttl": "0"}},
+        "spec": {"taints": [dict(t) for t in group.taints]} if group.taints else {},
+        "status": {"capacity": group.capacity(), "allocatable": group.allocatable()},
+    }
+
+
+def sim_nodes(spec: Spec) -> list[dict[str, Any]]:
+    """Every node of an emulated environment, each group at its maximum size."""
+    return [node(g, i, spec.cluster.zones) for g in node_groups(spec) for i in range(g.max_nodes)]

@@ -1,0 +1,436 @@
+"""The sim runtime: a real control plane on 127.0.0.1 under supervisord, nodes shaped like other
+environments' node groups, and the Kueue controller with its CRDs, RBAC and webhooks.
+
+up: build what is missing -> PKI -> etcd, kube-apiserver, controller-manager, scheduler, kwok ->
+Kueue's chart objects (CRDs, RBAC) -> the emulated environments' nodes (Ready) -> Kueue controller ->
+its webhook configurations. Any failure stops everything that was started and names the component
+and its log. down: stops every process (data stays in .cnai/sim); purge deletes it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from modules.k8s.kueue import kueue_manager_config, kueue_values
+from modules.local.reaper import processes_of, reap
+from modules.local.runtime import exclusive, port_is_free
+from modules.local.server import ConfigFile, Server
+from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
+from modules.sim import apply as kube
+from modules.sim import build, charts, pki, servers
+from modules.sim.nodes import sim_nodes
+from modules.sim.servers import IDENTITIES, KUEUE_NAMESPACE, SimPaths, SimPorts
+from modules.spec import Spec, load_spec
+
+LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
+DEFAULT_EMULATES = ("dev", "prod")
+READY_TIMEOUT = float(os.environ.get("CNAI_SIM_READY_TIMEOUT", "120"))
+
+
+class SimError(Exception):
+    """Something the user can act on: names the component, its log file and the fix."""
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    state: str
+    pid: int
+    healthy: bool
+    url: str
+    log: str
+
+
+@dataclass
+class UpReport:
+    seconds: float
+    emulates: tuple[str, ...]
+    nodes: int
+    objects_applied: int
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+def _ssl_context(paths: SimPaths, identity: str | None = "admin") -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(paths.ca))
+    if identity:
+        context.load_cert_chain(str(paths.cert(identity)), str(paths.key(identity)))
+    return context
+
+
+def healthy(paths: SimPaths, server: Server, timeout: float = 1.0) -> bool:
+    """200 from the server's health URL. The API server is checked over TLS with the admin
+    certificate; controller-manager and scheduler serve a self-signed certificate (not verified)."""
+    url = server.health_url
+    if url.startswith("https://") and server.name == "kube-apiserver":
+        verify: ssl.SSLContext | bool = _ssl_context(paths)
+    else:
+        verify = False
+    try:
+        return httpx.get(url, timeout=timeout, verify=verify).status_code == 200
+    except (httpx.HTTPError, OSError, ssl.SSLError):
+        return False
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+    path.chmod(0o600)
+
+
+def ensure_pki(paths: SimPaths) -> None:
+    """CA, serving certificates, client certificates and the service-account key, created once."""
+    if not paths.ca.is_file():
+        shutil.rmtree(paths.pki, ignore_errors=True)  # never mix a new CA with old leaves
+        ca = pki.certificate_authority()
+        _write_private(paths.key("ca"), ca.key)
+        _write_private(paths.ca, ca.cert)
+    ca = pki.KeyPair(paths.ca.read_bytes(), paths.key("ca").read_bytes())
+    wanted: dict[str, Callable[[], pki.KeyPair]] = {
+        "apiserver": lambda: pki.serving_certificate(ca, "kube-apiserver", *pki.apiserver_names()),
+        "etcd": lambda: pki.serving_certificate(ca, "etcd", *pki.loopback_names()),
+        "kueue-webhook": lambda: pki.serving_certificate(ca, "kueue-webhook", *pki.loopback_names()),
+        "service-account": pki.service_account_key,
+        **{name: (lambda i=identity: pki.client_certificate(ca, i)) for name, identity in IDENTITIES.items()},
+    }
+    for name, make in wanted.items():
+        if not (paths.cert(name).is_file() and paths.key(name).is_file()):
+            pair = make()
+            _write_private(paths.key(name), pair.key)
+            _write_private(paths.cert(name), pair.cert)
+    certs = paths.kueue_certs  # where Kueue's webhook server reads tls.crt / tls.key
+    _write_private(certs / "tls.crt", paths.cert("kueue-webhook").read_bytes())
+    _write_private(certs / "tls.key", paths.key("kueue-webhook").read_bytes())
+
+
+class SimRuntime:
+    """Adapter: writes configs, drives supervisord, applies the cluster objects, waits for readiness."""
+
+    def __init__(
+        self,
+        emulates: tuple[str, ...] = DEFAULT_EMULATES,
+        paths: SimPaths | None = None,
+        ports: SimPorts | None = None,
+        console: Console | None = None,
+    ) -> None:
+        self.emulates = tuple(emulates)
+        self.paths = paths or SimPaths.from_env()
+        self.ports = ports or SimPorts.from_env()
+        self.console = console or Console(stderr=True)
+        self.supervisor = SupervisorClient(self.paths.local.supervisor_socket)
+
+    # --- what runs ---------------------------------------------------------------------------------
+    @property
+    def specs(self) -> list[Spec]:
+        return [load_spec(env) for env in self.emulates]
+
+    @property
+    def kueue_spec(self) -> Spec:
+        """Kueue's process configuration (integrations, waitForPodsReady, fair sharing) comes from
+        the first emulated environment; the emulated environments share one Kueue controller."""
+        return self.specs[0]
+
+    def servers(self) -> list[Server]:
+        kube_bin = str(build.path_of("kube"))
+        return [
+            *servers.control_plane(self.paths, self.ports, kube_bin),
+            servers.kwok(self.paths, self.ports, str(build.path_of("kwok")), str(build.path_of("kwok-stages"))),
+            servers.kueue(self.paths, self.ports, str(build.path_of("kueue")), kueue_manager_config(self.kueue_spec)),
+        ]
+
+    def kubeconfig(self) -> Path:
+        return self.paths.kubeconfig
+
+    def client(self) -> Any:
+        return kube.client(self.paths.kubeconfig)
+
+    # --- up -----------------------------------------------------------------------------------------
+    def up(self) -> UpReport:
+        started = time.monotonic()
+        with exclusive(self.paths.home / "lock"):
+            if self.supervisor.is_running():
+                return self._already_up(started)
+            self._stop_orphans()
+            build.ensure_built(self.console)
+            plan = self.servers()
+            self._check_ports(plan)
+            self.paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            ensure_pki(self.paths)
+            self._write_files(plan)
+            phases: dict[str, float] = {}
+            try:
+                self._start_supervisord()
+                report = self._bring_up(plan, phases)
+            except BaseException:
+                self._stop_supervisord()
+                raise
+            report.seconds = time.monotonic() - started
+            self._write_state(report)
+            return report
+
+    def _bring_up(self, plan: list[Server], phases: dict[str, float]) -> UpReport:
+        by_name = {s.name: s for s in plan}
+        t0 = time.monotonic()
+        self._wait_healthy([s for s in plan if s.name != "kueue"])
+        phases["control plane ready"] = time.monotonic() - t0
+        dyn = self.client()
+        t1 = time.monotonic()
+        kueue_objects = self._kueue_chart_objects()
+        before_webhooks = [o for o in kueue_objects if o["kind"] not in charts.WEBHOOK_KINDS]
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KUEUE_NAMESPACE}}
+        applied = len(self._apply(dyn, [namespace, *before_webhooks], "kueue chart (CRDs, RBAC)"))
+        names = [o["metadata"]["name"] for o in charts.crds(kueue_objects)]
+        self._wait(lambda: kube.crds_established(dyn, names), "kueue CRDs established", "kube-apiserver")
+        phases["kueue CRDs and RBAC"] = time.monotonic() - t1
+        t2 = time.monotonic()
+        nodes = [n for spec in self.specs for n in sim_nodes(spec)]
+        applied += len(self._apply(dyn, nodes, "nodes"))
+        self._wait(lambda: self._nodes_ready(dyn, [n["metadata"]["name"] for n in nodes]), "nodes Ready", "kwok")
+        phases["nodes ready"] = time.monotonic() - t2
+        t3 = time.monotonic()
+        self.supervisor.start("kueue")
+        self._wait_healthy([by_name["kueue"]])
+        webhooks = [o for o in kueue_objects if o["kind"] in charts.WEBHOOK_KINDS]
+        applied += len(self._apply(dyn, webhooks, "kueue webhooks"))
+        phases["kueue ready"] = time.monotonic() - t3
+        return UpReport(0.0, self.emulates, len(nodes), applied, phases)
+
+    def _kueue_chart_objects(self) -> list[dict[str, Any]]:
+        docs = charts.render(
+            str(build.path_of("helm")), "kueue", "kueue", KUEUE_NAMESPACE, kueue_values(self.kueue_spec)
+        )
+        return charts.installable(docs, self.ports.kueue_webhook, self.paths.ca.read_bytes())
+
+    def _apply(self, dyn: Any, objects: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+        try:
+            return kube.apply_all(dyn, objects, manager=kube.SIM_MANAGER)
+        except kube.ApplyError as exc:
+            raise SimError(f"sim up: applying {what} failed; everything was stopped.\n{exc}") from exc
+
+    def _wait(self, check: Callable[[], Any], what: str, component: str) -> Any:
+        try:
+            return kube.wait_for(check, READY_TIMEOUT, what)
+        except TimeoutError as exc:
+            raise SimError(
+                f"sim up: {exc}; everything was stopped. Component: {component}, log {self.paths.log(component)}\n"
+                + self._log_tail(component)
+            ) from exc
+
+    @staticmethod
+    def _nodes_ready(dyn: Any, names: list[str]) -> bool:
+        api = dyn.resources.get(api_version="v1", kind="Node")
+        ready = set()
+        for item in api.get().to_dict()["items"]:
+            conditions = (item.get("status") or {}).get("conditions") or []
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+                ready.add(item["metadata"]["name"])
+        return set(names) <= ready
+
+    def _already_up(self, started: float) -> UpReport:
+        unhealthy = [s.name for s in self.status() if not s.healthy]
+        if unhealthy:
+            raise SimError(
+                f"sim is running but not healthy: {', '.join(unhealthy)}. Logs in {self.paths.logs}; "
+                "run `cnai down sim` and up again."
+            )
+        self.console.print("[green]sim already up[/] - nothing to start")
+        state = json.loads(self.paths.state.read_text()) if self.paths.state.is_file() else {}
+        return UpReport(
+            time.monotonic() - started, tuple(state.get("emulates", self.emulates)), state.get("nodes", 0), 0
+        )
+
+    def _check_ports(self, plan: list[Server]) -> None:
+        busy = [
+            f"port {port} ({server.name} {role})"
+            for server in plan
+            for role, port in server.ports.items()
+            if not port_is_free(port)
+        ]
+        if busy:
+            raise SimError(
+                "sim up: cannot start, already in use: "
+                + "; ".join(busy)
+                + ". Stop what holds it, or move every sim port with CNAI_SIM_PORT_BASE. Nothing was started."
+            )
+
+    def _write_files(self, plan: list[Server]) -> None:
+        local = self.paths.local
+        for directory in (local.logs, local.config):
+            directory.mkdir(parents=True, exist_ok=True)
+        files = [
+            ConfigFile(str(self.paths.kubeconfig), servers.kubeconfig(self.paths, self.ports, "admin"), 0o600),
+            *(f for s in plan for f in s.files),
+        ]
+        for s in plan:
+            for directory in s.directories:
+                Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
+        for config in files:
+            path = Path(config.path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(config.content)
+            path.chmod(config.mode)
+        local.supervisor_conf.write_text(self._supervisord_conf(plan))
+
+    def _supervisord_conf(self, plan: list[Server]) -> str:
+        """The local runtime's supervisord.conf, with Kueue started later (its CRDs must exist)."""
+        conf = configparser.RawConfigParser()
+        conf.optionxform = str  # type: ignore[assignment,method-assign]
+        conf.read_string(supervisord_conf(plan, self.paths.local, LAUNCHER))
+        conf["program:kueue"]["autostart"] = "false"
+        out = []
+        for section in conf.sections():
+            out.append(f"[{section}]")
+            out += [f"{k} = {v}" for k, v in conf[section].items()]
+            out.append("")
+        return "\n".join(out)
+
+    def _start_supervisord(self) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.paths.local.supervisor_conf)],
+            check=True,
+        )
+
+    def _wait_healthy(self, plan: list[Server]) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        pending = list(plan)
+        with Progress(*columns, console=self.console, transient=False) as progress:
+            tasks = {s.name: progress.add_task(f"{s.name}: starting", total=1) for s in plan}
+            while pending and time.monotonic() < deadline:
+                for server in [s for s in pending if healthy(self.paths, s)]:
+                    progress.update(tasks[server.name], completed=1, description=f"[green]{server.name}: ready")
+                    pending.remove(server)
+                if pending and self._fatal(pending):
+                    break
+                time.sleep(0.2)
+        if pending:
+            details = "\n".join(self._log_tail(s.name) for s in pending)
+            raise SimError(
+                f"sim up: not ready within {READY_TIMEOUT:.0f}s: "
+                + ", ".join(f"{s.name} (log {self.paths.log(s.name)})" for s in pending)
+                + f"; everything was stopped.\n{details}"
+            )
+
+    def _fatal(self, pending: list[Server]) -> bool:
+        """A pending server that supervisord gave up on (FATAL): waiting longer is pointless."""
+        with contextlib.suppress(*RPC_ERRORS):
+            states = {p["name"]: p["statename"] for p in self.supervisor.processes()}
+            return any(states.get(s.name) == "FATAL" for s in pending)
+        return False
+
+    def _log_tail(self, name: str, lines: int = 15) -> str:
+        log = self.paths.log(name)
+        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
+        return f"--- {log} ---\n" + "\n".join(tail)
+
+    def _write_state(self, report: UpReport) -> None:
+        state = {
+            "emulates": list(report.emulates),
+            "nodes": report.nodes,
+            "up_seconds": round(report.seconds, 1),
+            "phases": {k: round(v, 1) for k, v in report.phases.items()},
+            "kubeconfig": str(self.paths.kubeconfig),
+            "apiserver": f"https://127.0.0.1:{self.ports.apiserver}",
+        }
+        self.paths.state.write_text(json.dumps(state, indent=2) + "\n")
+
+    # --- status / down ------------------------------------------------------------------------------
+    def _plan(self) -> list[Server]:
+        return self.servers()
+
+    def status(self) -> list[ComponentStatus]:
+        plan = {s.name: s for s in self._plan()}
+        if not self.supervisor.is_running():
+            return []
+        return [
+            ComponentStatus(
+                name=info["name"],
+                state=info["statename"],
+                pid=info["pid"],
+                healthy=info["name"] in plan and healthy(self.paths, plan[info["name"]]),
+                url=plan[info["name"]].health_url if info["name"] in plan else "",
+                log=str(self.paths.log(info["name"])),
+            )
+            for info in self.supervisor.processes()
+        ]
+
+    def processes(self) -> list[psutil.Process]:
+        pidfile = self.paths.home / "supervisord.pid"
+        if not self.supervisor.is_running() or not pidfile.is_file():
+            return []
+        root = psutil.Process(int(pidfile.read_text()))
+        return [root, *root.children(recursive=True)]
+
+    def rss_mib(self) -> dict[str, float]:
+        """Resident memory of each sim process (MiB), by program name, and the total."""
+        out: dict[str, float] = {}
+        names = (
+            {info["pid"]: info["name"] for info in self.supervisor.processes()} if self.supervisor.is_running() else {}
+        )
+        for process in self.processes():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                name = names.get(process.pid, "supervisord" if process.pid == self.processes()[0].pid else "other")
+                out[name] = out.get(name, 0.0) + process.memory_info().rss / 2**20
+        out["total"] = sum(out.values())
+        return out
+
+    def down(self) -> bool:
+        """Stop every process; data stays. False when nothing was running."""
+        with exclusive(self.paths.home / "lock"):
+            running = self.supervisor.is_running()
+            if running:
+                self._stop_supervisord()
+            return running or self._stop_orphans() > 0
+
+    def _stop_orphans(self) -> int:
+        count = 0
+        for server in self._plan():
+            count += reap(server_id(self.paths.local, server))
+        return count
+
+    def _stop_supervisord(self) -> None:
+        pidfile = self.paths.home / "supervisord.pid"
+        pid = int(pidfile.read_text()) if pidfile.is_file() else None
+        try:
+            self.supervisor.shutdown()
+        except RPC_ERRORS:
+            if pid is not None and psutil.pid_exists(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 15)
+        deadline = time.monotonic() + 60
+        while pid is not None and psutil.pid_exists(pid) and time.monotonic() < deadline:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    break
+            time.sleep(0.1)
+        for server in self._plan():
+            reap(server_id(self.paths.local, server))
+
+    def leftovers(self) -> list[psutil.Process]:
+        """Processes of any sim server still alive (for tests: none after down)."""
+        found: list[psutil.Process] = []
+        for server in self._plan():
+            found += processes_of(server_id(self.paths.local, server), os.getpid())
+        return found
+
+    def purge(self) -> None:
+        self.down()
+        shutil.rmtree(self.paths.home, ignore_errors=True)

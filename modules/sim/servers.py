@@ -1,0 +1,328 @@
+"""The sim control plane as supervised local servers: pure builders returning `Server` objects.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the Kueue controller, each
+bound to 127.0.0.1 only, each with its own client identity (certificate) where it talks to the API
+server. Files (kubeconfigs, configs) are returned as `ConfigFile`s the runtime writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import yaml
+
+from modules.local.paths import LocalPaths
+from modules.local.server import LOOPBACK, ConfigFile, Server
+from modules.sim.pki import SERVICE_CIDR, Identity
+from modules.spec.loader import REPO_ROOT
+
+KUEUE_NAMESPACE = "kueue-system"
+KUEUE_SERVICE_ACCOUNT = "kueue-controller-manager"  # the chart's name for it (release `kueue`)
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
+POD_CIDR = "10.244.0.1/16"
+
+# Who each component is to the API server. Controller-manager and scheduler get the users the default
+# RBAC roles are bound to; Kueue is its chart's service account (so the chart's RBAC is what it has);
+# kwok plays every kubelet and needs to write any pod's and node's status: it is an admin for now.
+ADMIN = Identity("admin", "cnai-admin", ("system:masters",))
+IDENTITIES = {
+    "admin": ADMIN,
+    "apiserver-etcd-client": Identity("apiserver-etcd-client", "kube-apiserver-etcd-client"),
+    "kube-controller-manager": Identity("kube-controller-manager", "system:kube-controller-manager"),
+    "kube-scheduler": Identity("kube-scheduler", "system:kube-scheduler"),
+    "kueue": Identity(
+        "kueue",
+        f"system:serviceaccount:{KUEUE_NAMESPACE}:{KUEUE_SERVICE_ACCOUNT}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{KUEUE_NAMESPACE}"),
+    ),
+    "kwok": Identity("kwok", "cnai-kwok", ("system:masters",)),
+}
+
+
+@dataclass(frozen=True)
+class SimPorts:
+    """Loopback ports of the sim; all derived from one base so a second sim (CI) can move them all."""
+
+    etcd: int
+    etcd_peer: int
+    etcd_metrics: int
+    apiserver: int
+    controller_manager: int
+    scheduler: int
+    kwok: int
+    kueue_webhook: int
+    kueue_health: int
+    kueue_metrics: int
+    kueue_visibility: int
+
+    @classmethod
+    def from_base(cls, base: int = 26400) -> SimPorts:
+        return cls(*(base + i for i in range(len(fields(cls)))))
+
+    @classmethod
+    def from_env(cls) -> SimPorts:
+        return cls.from_base(int(os.environ.get("CNAI_SIM_PORT_BASE", "26400")))
+
+
+@dataclass(frozen=True)
+class SimPaths:
+    """Where the sim keeps its state: .cnai/sim (or CNAI_SIM_HOME)."""
+
+    home: Path
+
+    @classmethod
+    def from_env(cls) -> SimPaths:
+        home = Path(os.environ.get("CNAI_SIM_HOME", REPO_ROOT / ".cnai" / "sim"))
+        return cls(home.resolve())
+
+    @property
+    def local(self) -> LocalPaths:
+        """The same layout the local runtime's supervisor helpers expect (logs, socket, config)."""
+        return LocalPaths(home=self.home, venvs_root=self.home / "unused-venvs")
+
+    @property
+    def pki(self) -> Path:
+        return self.home / "pki"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.home / "kubeconfig"
+
+    def kubeconfig_of(self, component: str) -> Path:
+        return self.home / "config" / f"{component}.kubeconfig"
+
+    def cert(self, name: str) -> Path:
+        return self.pki / f"{name}.crt"
+
+    def key(self, name: str) -> Path:
+        return self.pki / f"{name}.key"
+
+    @property
+    def ca(self) -> Path:
+        return self.cert("ca")
+
+    def data(self, component: str) -> Path:
+        return self.home / "data" / component
+
+    def log(self, server: str) -> Path:
+        return self.local.logs / f"{server}.log"
+
+    @property
+    def logs(self) -> Path:
+        return self.local.logs
+
+    @property
+    def kueue_certs(self) -> Path:
+        return self.home / "kueue-certs"
+
+    @property
+    def state(self) -> Path:
+        return self.home / "state.json"
+
+
+def kubeconfig(paths: SimPaths, ports: SimPorts, identity: str, context: str = "cnai-sim") -> str:
+    """A kubeconfig for one identity, with file references to the PKI (nothing secret inline)."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": context,
+                "cluster": {
+                    "server": f"https://{LOOPBACK}:{ports.apiserver}",
+                    "certificate-authority": str(paths.ca),
+                },
+            }
+        ],
+        "users": [
+            {
+                "name": identity,
+                "user": {"client-certificate": str(paths.cert(identity)), "client-key": str(paths.key(identity))},
+            }
+        ],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": identity}}],
+        "current-context": context,
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def _kubeconfig_file(paths: SimPaths, ports: SimPorts, identity: str) -> ConfigFile:
+    return ConfigFile(str(paths.kubeconfig_of(identity)), kubeconfig(paths, ports, identity), 0o600)
+
+
+def etcd(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
+    peer = f"http://{LOOPBACK}:{ports.etcd_peer}"
+    client = f"https://{LOOPBACK}:{ports.etcd}"
+    return Server(
+        name="etcd",
+        component="sim",
+        command=[
+            kube,
+            "etcd",
+            "--name=sim",
+            f"--data-dir={paths.data('etcd')}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=sim={peer}",
+            f"--listen-metrics-urls=http://{LOOPBACK}:{ports.etcd_metrics}",
+            f"--cert-file={paths.cert('etcd')}",
+            f"--key-file={paths.key('etcd')}",
+            f"--trusted-ca-file={paths.ca}",
+            "--client-cert-auth",
+            "--log-level=warn",
+        ],
+        ports={"client": ports.etcd, "peer": ports.etcd_peer, "metrics": ports.etcd_metrics},
+        health_url=f"http://{LOOPBACK}:{ports.etcd_metrics}/health",
+        directories=[str(paths.data("etcd"))],
+        metrics_url=f"http://{LOOPBACK}:{ports.etcd_metrics}/metrics",
+    )
+
+
+def kube_apiserver(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
+    return Server(
+        name="kube-apiserver",
+        component="sim",
+        command=[
+            kube,
+            "kube-apiserver",
+            f"--bind-address={LOOPBACK}",
+            f"--advertise-address={LOOPBACK}",
+            f"--secure-port={ports.apiserver}",
+            f"--etcd-servers=https://{LOOPBACK}:{ports.etcd}",
+            f"--etcd-cafile={paths.ca}",
+            f"--etcd-certfile={paths.cert('apiserver-etcd-client')}",
+            f"--etcd-keyfile={paths.key('apiserver-etcd-client')}",
+            f"--tls-cert-file={paths.cert('apiserver')}",
+            f"--tls-private-key-file={paths.key('apiserver')}",
+            f"--client-ca-file={paths.ca}",
+            "--authorization-mode=Node,RBAC",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-key-file={paths.cert('service-account')}",
+            f"--service-account-signing-key-file={paths.key('service-account')}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            # The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
+            "--endpoint-reconciler-type=none",
+            "--enable-admission-plugins=NodeRestriction",
+            "--profiling=false",
+        ],
+        ports={"https": ports.apiserver},
+        health_url=f"https://{LOOPBACK}:{ports.apiserver}/readyz",
+        stop_wait_seconds=15,
+    )
+
+
+def _component_flags(paths: SimPaths, component: str, port: int) -> list[str]:
+    config = str(paths.kubeconfig_of(component))
+    return [
+        f"--kubeconfig={config}",
+        f"--authentication-kubeconfig={config}",
+        f"--authorization-kubeconfig={config}",
+        f"--bind-address={LOOPBACK}",
+        f"--secure-port={port}",
+        "--leader-elect=false",
+    ]
+
+
+def kube_controller_manager(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
+    name = "kube-controller-manager"
+    return Server(
+        name=name,
+        component="sim",
+        command=[
+            kube,
+            name,
+            *_component_flags(paths, name, ports.controller_manager),
+            f"--service-account-private-key-file={paths.key('service-account')}",
+            f"--root-ca-file={paths.ca}",
+            "--use-service-account-credentials=true",
+            f"--cluster-signing-cert-file={paths.ca}",
+            f"--cluster-signing-key-file={paths.key('ca')}",
+        ],
+        ports={"https": ports.controller_manager},
+        health_url=f"https://{LOOPBACK}:{ports.controller_manager}/healthz",
+        files=[_kubeconfig_file(paths, ports, name)],
+    )
+
+
+def kube_scheduler(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
+    name = "kube-scheduler"
+    return Server(
+        name=name,
+        component="sim",
+        command=[kube, name, *_component_flags(paths, name, ports.scheduler)],
+        ports={"https": ports.scheduler},
+        health_url=f"https://{LOOPBACK}:{ports.scheduler}/healthz",
+        files=[_kubeconfig_file(paths, ports, name)],
+    )
+
+
+def kwok(paths: SimPaths, ports: SimPorts, kwok_binary: str, stages: str) -> Server:
+    key, value = KWOK_NODE_ANNOTATION
+    return Server(
+        name="kwok",
+        component="sim",
+        command=[
+            kwok_binary,
+            f"--kubeconfig={paths.kubeconfig_of('kwok')}",
+            f"--config={stages}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={key}={value}",
+            f"--node-ip={LOOPBACK}",
+            f"--cidr={POD_CIDR}",
+            f"--server-address={LOOPBACK}:{ports.kwok}",
+            "--node-lease-duration-seconds=40",
+        ],
+        ports={"http": ports.kwok},
+        health_url=f"http://{LOOPBACK}:{ports.kwok}/healthz",
+        files=[_kubeconfig_file(paths, ports, "kwok")],
+    )
+
+
+def kueue_config(manager_config: dict, paths: SimPaths, ports: SimPorts) -> dict:
+    """cnai's Kueue Configuration (modules.k8s.kueue.kueue_manager_config) with the sim's process
+    settings: loopback listeners, the webhook certificate cnai issued, no leader election."""
+    return {
+        **manager_config,
+        "namespace": KUEUE_NAMESPACE,
+        "leaderElection": {"leaderElect": False},
+        "health": {"healthProbeBindAddress": f"{LOOPBACK}:{ports.kueue_health}"},
+        "metrics": {**manager_config.get("metrics", {}), "bindAddress": f"{LOOPBACK}:{ports.kueue_metrics}"},
+        "webhook": {"host": LOOPBACK, "port": ports.kueue_webhook, "certDir": str(paths.kueue_certs)},
+        "internalCertManagement": {"enable": False},
+        "visibilityServer": {"bindAddress": LOOPBACK, "bindPort": ports.kueue_visibility},
+    }
+
+
+def kueue(paths: SimPaths, ports: SimPorts, kueue_binary: str, manager_config: dict) -> Server:
+    config_path = paths.home / "config" / "kueue-config.yaml"
+    config = yaml.safe_dump(kueue_config(manager_config, paths, ports), sort_keys=False)
+    return Server(
+        name="kueue",
+        component="sim",
+        command=[kueue_binary, f"--config={config_path}"],
+        env={"KUBECONFIG": str(paths.kubeconfig_of("kueue"))},
+        ports={
+            "webhook": ports.kueue_webhook,
+            "health": ports.kueue_health,
+            "metrics": ports.kueue_metrics,
+            "visibility": ports.kueue_visibility,
+        },
+        health_url=f"http://{LOOPBACK}:{ports.kueue_health}/readyz",
+        files=[ConfigFile(str(config_path), config, 0o600), _kubeconfig_file(paths, ports, "kueue")],
+        directories=[str(paths.kueue_certs)],
+    )
+
+
+def control_plane(paths: SimPaths, ports: SimPorts, kube: str) -> list[Server]:
+    """What must be up before anything is applied: etcd, the API server, controller-manager, scheduler."""
+    return [
+        etcd(paths, ports, kube),
+        kube_apiserver(paths, ports, kube),
+        kube_controller_manager(paths, ports, kube),
+        kube_scheduler(paths, ports, kube),
+    ]

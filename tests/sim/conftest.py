@@ -1,0 +1,48 @@
+"""Fixtures of the sim tests: one real control plane per session, in a temporary home."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from modules.sim import build
+from modules.sim.runtime import SimRuntime
+from modules.sim.servers import SimPaths, SimPorts
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Until pyproject registers it (the suite runs with --strict-markers).
+    config.addinivalue_line("markers", "sim: needs the sim control plane's binaries (python -m modules.sim setup)")
+
+
+def require_binaries(*names: str) -> None:
+    """Skip unless the sim binaries are built; building them is CI's job (`python -m modules.sim setup`),
+    not a test's: a cold build takes many minutes."""
+    absent = [
+        a.filename for a in build.ARTIFACTS if (not names or a.name in names) and not build.path_of(a.name).is_file()
+    ]
+    if absent:
+        pytest.skip(
+            f"sim binaries not built in {build.bin_dir()}: {', '.join(absent)}; run `python -m modules.sim setup`"
+        )
+
+
+@pytest.fixture(scope="session")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimRuntime]:
+    """A running sim emulating dev's and prod's node groups, torn down (and checked) at the end."""
+    require_binaries()
+    home = (
+        Path(os.environ["CNAI_SIM_TEST_HOME"]) if "CNAI_SIM_TEST_HOME" in os.environ else tmp_path_factory.mktemp("sim")
+    )
+    runtime = SimRuntime(
+        ("dev", "prod"), SimPaths(home), SimPorts.from_base(int(os.environ.get("CNAI_SIM_TEST_PORT_BASE", "27400")))
+    )
+    runtime.up()
+    try:
+        yield runtime
+    finally:
+        runtime.down()
+        assert runtime.leftovers() == [], "processes left behind by down"
