@@ -12,10 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modules.spec.accelerators import ACCELERATORS, Accelerator
 
-Name = Annotated[
-    str,
-    Field(pattern=r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$", description="DNS label, at most 32 chars"),
-]
+NAME_PATTERN = r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="DNS label, at most 32 chars")]
 BucketName = Annotated[str, Field(pattern=r"^[a-z0-9][-a-z0-9.]{1,61}[a-z0-9]$")]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 
