@@ -7,26 +7,11 @@ from typing import Any
 
 import pulumi
 
+from modules.k8s.namespaces import COMPONENT_NAMESPACES, OBSERVABILITY_NAMESPACE
 from modules.k8s.objects import k8s_object, metadata
 from modules.k8s.pulumi_resources import object_group
 from modules.spec import Spec, Team
 from modules.spec.models import GPU_RESOURCE
-
-OBSERVABILITY_NAMESPACE = "cnai-observability"
-
-# Component -> (namespace, Pod Security level). Privileged only where the workload needs the host:
-# the GPU Operator loads drivers and device plugins; node-exporter reads host namespaces.
-COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
-    "gpu_operator": ("gpu-operator", "privileged"),
-    "kueue": ("kueue-system", "restricted"),
-    "cert_manager": ("cert-manager", "restricted"),
-    "kserve": ("kserve", "restricted"),
-    "mlflow": ("cnai-mlflow", "restricted"),
-    "observability": (OBSERVABILITY_NAMESPACE, "privileged"),
-    "vector_db": ("cnai-milvus", "restricted"),
-    "object_storage": ("cnai-storage", "restricted"),
-}
-
 
 # Services the platform's clients (teams, serving, the registry) call across namespaces.
 SERVED_COMPONENTS = ("mlflow", "object_storage", "vector_db", "kserve")

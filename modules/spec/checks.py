@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
+from modules.k8s.namespaces import namespace_owner
 from modules.spec.accelerators import ACCELERATORS
 from modules.spec.errors import SpecError
 from modules.spec.models import CLOUD_TARGETS, GpuPool, Spec
 
 Check = Callable[[Spec], Iterator[SpecError]]
 
+# Every check is linear in the size of the spec: lists are counted once, never searched per item.
+MAX_NAMED = 10  # names listed in one message ("declared: a, b, ... (+n more)")
 
-def _duplicates(values: list[str]) -> set[str]:
+
+def _duplicates(values: Iterable[str]) -> set[str]:
     return {v for v, n in Counter(values).items() if n > 1}
+
+
+def _listing(names: Iterable[str], empty: str = "(none)") -> str:
+    names = sorted(names)
+    shown = ", ".join(names[:MAX_NAMED]) or empty
+    return shown if len(names) <= MAX_NAMED else f"{shown}, ... (+{len(names) - MAX_NAMED} more)"
 
 
 def check_cluster(spec: Spec) -> Iterator[SpecError]:
@@ -22,12 +33,41 @@ def check_cluster(spec: Spec) -> Iterator[SpecError]:
         yield SpecError("cluster.region", None, f"required for target {cluster.target}")
     if cluster.target == "eks" and len(cluster.zones) < 2:
         yield SpecError("cluster.zones", cluster.zones, "EKS needs at least 2 zones")
+    zone_dupes = _duplicates(cluster.zones)
     for i, zone in enumerate(cluster.zones):
         if cluster.region and not zone.startswith(cluster.region):
             yield SpecError(f"cluster.zones[{i}]", zone, f"zone is not in region {cluster.region}")
+        if zone in zone_dupes:
+            yield SpecError(f"cluster.zones[{i}]", zone, "zone listed twice")
     if cluster.target == "gke" and not cluster.project:
         yield SpecError("cluster.project", None, "required for target gke (the Google Cloud project id)")
+    yield from _check_api_access(spec)
     yield from _check_state(spec)
+
+
+PUBLIC_PREFIX = 8  # a range wider than a /8 is most of somebody else's internet, not an office or a VPN
+
+
+def _check_api_access(spec: Spec) -> Iterator[SpecError]:
+    cluster = spec.cluster
+    dupes = _duplicates(cluster.api_access_cidrs)
+    for i, entry in enumerate(cluster.api_access_cidrs):
+        path = f"cluster.api_access_cidrs[{i}]"
+        try:
+            network = ipaddress.IPv4Network(entry, strict=True)
+        except ValueError as exc:
+            yield SpecError(path, entry, f"not an IPv4 CIDR such as 203.0.113.0/24: {exc}")
+            continue
+        if entry in dupes:
+            yield SpecError(path, entry, "CIDR listed twice")
+        if network.prefixlen < PUBLIC_PREFIX and not cluster.allow_public_api:
+            whom = "the whole internet" if network.prefixlen == 0 else f"{network.num_addresses} addresses"
+            yield SpecError(
+                path,
+                entry,
+                f"opens the Kubernetes API to {whom}: use your office/VPN egress ranges, "
+                "or set cluster.allow_public_api: true if you really mean it",
+            )
 
 
 STATE_BACKENDS = {"eks": ("local", "s3"), "gke": ("local", "gcs")}
@@ -105,10 +145,10 @@ def check_pools(spec: Spec) -> Iterator[SpecError]:
             yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
         yield from _check_sharing(i, pool)
         yield from _check_hosts(i, pool, spec.cluster.target)
-    host_names = [h.name for p in spec.gpu_pools for h in p.hosts]
+    host_dupes = _duplicates(h.name for p in spec.gpu_pools for h in p.hosts)
     for i, pool in enumerate(spec.gpu_pools):
         for j, host in enumerate(pool.hosts):
-            if host.name in _duplicates(host_names):
+            if host.name in host_dupes:
                 yield SpecError(f"gpu_pools[{i}].hosts[{j}].name", host.name, "a host belongs to one pool only")
 
 
@@ -130,21 +170,32 @@ def _check_hosts(i: int, pool: GpuPool, target: str) -> Iterator[SpecError]:
 
 
 def check_teams(spec: Spec) -> Iterator[SpecError]:
+    if spec.is_cluster and not spec.teams:
+        yield SpecError(
+            "teams",
+            [],
+            "a cluster environment needs at least one team: the smoke suite and served models run in a "
+            "team's namespace (e.g. teams: [{name: research}])",
+        )
     pools = {p.name: p for p in spec.gpu_pools if p.accelerator in ACCELERATORS}
     known = {p.name for p in spec.gpu_pools}
-    dupes = _duplicates([t.name for t in spec.teams])
-    ns_dupes = _duplicates([t.namespace_name for t in spec.teams])
+    declared = _listing(known, empty="(no gpu_pools declared)")
+    dupes = _duplicates(t.name for t in spec.teams)
+    ns_dupes = _duplicates(t.namespace_name for t in spec.teams)
     for i, team in enumerate(spec.teams):
+        owner = namespace_owner(team.namespace_name, spec.cluster.target)
+        ns_path = f"teams[{i}].namespace"
         if team.name in dupes:
             yield SpecError(f"teams[{i}].name", team.name, "duplicate team name")
         elif team.namespace_name in ns_dupes:
-            yield SpecError(f"teams[{i}].namespace", team.namespace_name, "namespace used by another team")
-        quota_dupes = _duplicates([q.pool for q in team.gpu_quotas])
+            yield SpecError(ns_path, team.namespace_name, "namespace used by another team")
+        if owner is not None:
+            yield SpecError(ns_path, team.namespace_name, f"namespace belongs to {owner}: choose another")
+        quota_dupes = _duplicates(q.pool for q in team.gpu_quotas)
         for j, quota in enumerate(team.gpu_quotas):
             path = f"teams[{i}].gpu_quotas[{j}]"
             if quota.pool not in known:
-                allowed = ", ".join(sorted(known)) or "(no gpu_pools declared)"
-                yield SpecError(f"{path}.pool", quota.pool, f"no such GPU pool; declared: {allowed}")
+                yield SpecError(f"{path}.pool", quota.pool, f"no such GPU pool; declared: {declared}")
                 continue
             if quota.pool in quota_dupes:
                 yield SpecError(f"{path}.pool", quota.pool, "pool listed twice for this team")
@@ -188,6 +239,10 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
         yield SpecError(
             "components.object_storage.credentials", None, "SeaweedFS needs S3 keys: a secret (secure/env/generate)"
         )
+    bucket_dupes = _duplicates(c.object_storage.buckets)
+    for i, bucket in enumerate(c.object_storage.buckets):
+        if bucket in bucket_dupes:
+            yield SpecError(f"components.object_storage.buckets[{i}]", bucket, "bucket listed twice")
     if spec.is_cluster and c.vector_db.enabled and "milvus" not in c.object_storage.buckets:
         yield SpecError(
             "components.object_storage.buckets",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from modules.spec.accelerators import ACCELERATORS, Accelerator
 
@@ -44,12 +44,21 @@ class Secret(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def refuse_plaintext(cls, data: Any) -> Any:
+        if isinstance(data, str) and not data.strip():
+            raise ValueError("empty credential: use {generate: true}, {env: VAR_NAME} or secure: ...")
         if isinstance(data, str | int | float):
             raise ValueError(
                 "plaintext credentials are not allowed: use `pulumi config set --secret` "
                 "(secure: ...), {env: VAR_NAME} or {generate: true}"
             )
         return data
+
+    @field_validator("secure")
+    @classmethod
+    def not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("empty secret value: set it with `pulumi config set --secret`")
+        return value
 
     @model_validator(mode="after")
     def exactly_one_source(self) -> Secret:
@@ -77,7 +86,12 @@ class Cluster(StrictModel):
     )
     state: StateBackend = Field(default_factory=StateBackend)
     api_access_cidrs: list[Annotated[str, Field(pattern=r"^[0-9.]+/[0-9]{1,2}$")]] = Field(
-        default_factory=list, description="eks/gke: who may reach the public API endpoint (empty: private only)"
+        default_factory=list,
+        description="eks/gke: IPv4 CIDRs that may reach the public API endpoint (empty: private only)",
+    )
+    allow_public_api: bool = Field(
+        False,
+        description="allow api_access_cidrs wider than /8 (0.0.0.0/0: the whole internet); off: refused",
     )
     zones: list[str] = Field(default_factory=list, description="zones for node pools (eks >= 2)")
     kube_context: str | None = Field(None, description="kubeconfig context (existing, kind)")

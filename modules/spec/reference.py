@@ -9,8 +9,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from modules.k8s.namespaces import COMPONENT_NAMESPACES, SYSTEM_NAMESPACES, SYSTEM_PREFIX
 from modules.spec.accelerators import ACCELERATORS
+from modules.spec.checks import PUBLIC_PREFIX
+from modules.spec.loader import MAX_FILE_BYTES, NAME_RULE
 from modules.spec.models import Spec
+from modules.spec.yaml_bounded import MAX_ALIASES, MAX_DEPTH, MAX_VALUES
 
 HEADER = """# Environment spec reference
 
@@ -24,6 +28,20 @@ whole. Unknown keys are errors. Credentials are never plaintext: a secret is `{s
 
 Check an environment with `cnai spec check ENV`; see the merged result with `cnai spec show ENV`.
 """
+
+_PLATFORM_NAMESPACES = ", ".join(f"`{ns}`" for ns, _ in COMPONENT_NAMESPACES.values())
+RULES = f"""
+Limits: a stack file or blueprint is UTF-8 and at most {MAX_FILE_BYTES // 2**20} MiB.
+YAML nests at most {MAX_DEPTH} levels, uses at most {MAX_ALIASES} aliases (`*name`) and holds at most {MAX_VALUES:,} values once aliases are expanded.
+Environment and blueprint names are {NAME_RULE}.
+
+Rules beyond the types below (`modules/spec/checks.py`), among them:
+a team's namespace is not Kubernetes' ({", ".join(f"`{ns}`" for ns in SYSTEM_NAMESPACES)}, `{SYSTEM_PREFIX}*`),
+not the platform's ({_PLATFORM_NAMESPACES}) and not another team's;
+a cluster environment has at least one team;
+`cluster.api_access_cidrs` are IPv4 CIDRs, none wider than /{PUBLIC_PREFIX} (such as `0.0.0.0/0`) unless `cluster.allow_public_api: true`;
+zones, buckets, GPU pools, hosts and teams are listed once; a secret is never empty.
+"""  # noqa: E501
 
 
 def _type_name(annotation: Any) -> str:
@@ -89,4 +107,4 @@ def spec_reference() -> str:
         f"| `{a.key}` | {a.memory_gb} | {a.bf16_tflops:g} | {a.mem_bw_gbs:g} | {', '.join(a.mig_profiles) or '-'} |"
         for a in ACCELERATORS.values()
     ]
-    return "\n".join([HEADER, *body, *accel]) + "\n"
+    return "\n".join([HEADER + RULES, *body, *accel]) + "\n"

@@ -142,3 +142,107 @@ def test_host_address_must_be_an_address():
     document = onprem_doc()
     document["gpu_pools"][0]["hosts"][0]["address"] = "10.0.0.1; rm -rf /"
     assert "gpu_pools[0].hosts[0].address" in errors_of(document)
+
+
+@pytest.mark.parametrize(
+    ("namespace", "owner"),
+    [
+        ("kube-system", "Kubernetes"),
+        ("default", "Kubernetes"),
+        ("kube-flow", "kube- prefix is reserved"),
+        ("kserve", "the platform's kserve"),
+        ("cnai-mlflow", "the platform's mlflow"),
+        ("kueue-system", "the platform's kueue"),
+        ("gpu-operator", "the platform's gpu_operator"),
+        ("cert-manager", "the platform's cert_manager"),
+    ],
+)
+def test_team_namespace_must_not_be_a_system_or_platform_namespace(prod_doc, namespace, owner):
+    prod_doc["teams"][0]["namespace"] = namespace
+    message = errors_of(prod_doc)["teams[0].namespace"]
+    assert owner in message and namespace in message
+
+
+def test_platform_namespaces_are_reserved_even_when_the_component_is_off(prod_doc):
+    prod_doc["components"]["vector_db"]["enabled"] = False
+    prod_doc["teams"][0]["namespace"] = "cnai-milvus"
+    assert "vector_db" in errors_of(prod_doc)["teams[0].namespace"]
+
+
+def test_kind_reserves_its_local_path_namespace():
+    document = env_document("kind")
+    document["teams"][0]["namespace"] = "local-path-storage"
+    assert "kind cluster" in errors_of(document)["teams[0].namespace"]
+
+
+def test_two_teams_in_one_namespace(prod_doc):
+    prod_doc["teams"][1]["namespace"] = prod_doc["teams"][0]["namespace"] = "shared"
+    assert "another team" in errors_of(prod_doc)["teams[1].namespace"]
+    prod_doc["teams"][0]["namespace"] = None
+    prod_doc["teams"][1]["namespace"] = f"team-{prod_doc['teams'][0]['name']}"  # the default of the other
+    assert "another team" in errors_of(prod_doc)["teams[1].namespace"]
+
+
+def test_a_cluster_environment_needs_a_team(prod_doc):
+    prod_doc["teams"] = []
+    assert "at least one team" in errors_of(prod_doc)["teams"]
+
+
+def test_the_local_environment_needs_no_team():
+    assert validate("local", env_document("local")).teams == []
+
+
+@pytest.mark.parametrize(
+    ("cidr", "why"),
+    [
+        ("10.0.0.1/8", "has host bits set"),
+        ("999.1.1.0/24", "not an IPv4 CIDR"),
+        ("10.0.0.0/33", "not an IPv4 CIDR"),
+        ("0.0.0.0/0", "the whole internet"),
+        ("0.0.0.0/1", "2147483648 addresses"),
+    ],
+)
+def test_api_access_cidrs_are_checked(prod_doc, cidr, why):
+    prod_doc["cluster"]["api_access_cidrs"] = ["203.0.113.0/24", cidr]
+    message = errors_of(prod_doc)["cluster.api_access_cidrs[1]"]
+    assert why in message and cidr in message
+
+
+def test_a_public_api_needs_the_explicit_opt_in(prod_doc):
+    prod_doc["cluster"]["api_access_cidrs"] = ["0.0.0.0/0"]
+    assert "allow_public_api" in errors_of(prod_doc)["cluster.api_access_cidrs[0]"]
+    prod_doc["cluster"]["allow_public_api"] = True
+    assert validate("t", prod_doc).cluster.api_access_cidrs == ["0.0.0.0/0"]
+
+
+@pytest.mark.parametrize(
+    ("value", "path"), [("", ""), ("   ", ""), ({"secure": ""}, ".secure"), ({"secure": " "}, ".secure")]
+)
+def test_empty_secrets_are_refused(prod_doc, value, path):
+    prod_doc["components"]["mlflow"]["admin_password"] = value
+    assert "empty" in errors_of(prod_doc)[f"components.mlflow.admin_password{path}"]
+
+
+def test_duplicate_zones(prod_doc):
+    prod_doc["cluster"]["zones"] = [*prod_doc["cluster"]["zones"], prod_doc["cluster"]["zones"][0]]
+    assert "listed twice" in errors_of(prod_doc)[f"cluster.zones[{len(prod_doc['cluster']['zones']) - 1}]"]
+
+
+def test_duplicate_buckets(prod_doc):
+    prod_doc["components"]["object_storage"]["buckets"] = ["models", "datasets", "models"]
+    errors = errors_of(prod_doc)
+    assert "listed twice" in errors["components.object_storage.buckets[2]"]
+    assert "listed twice" in errors["components.object_storage.buckets[0]"]
+
+
+def test_duplicate_api_cidrs(prod_doc):
+    prod_doc["cluster"]["api_access_cidrs"] = ["203.0.113.0/24", "203.0.113.0/24"]
+    assert "listed twice" in errors_of(prod_doc)["cluster.api_access_cidrs[1]"]
+
+
+def test_odd_keys_and_huge_values_make_short_errors(prod_doc):
+    prod_doc["components"]["x" * 10_000 + "\n[red]"] = list(range(100_000))
+    prod_doc["description"] = ["y" * 1_000_000]
+    with pytest.raises(SpecInvalid) as info:
+        validate("t", prod_doc)
+    assert all(len(str(e)) < 300 for e in info.value.errors)

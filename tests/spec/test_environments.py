@@ -28,6 +28,8 @@ def test_every_blueprint_validates_on_a_kind_cluster(blueprint):
     document = deep_merge(
         document, {"cluster": {"target": "kind"}, "components": {"kserve": {"runtimes": ["mlserver"]}}}
     )
+    if not document["teams"]:  # serving, rag: the environment brings its teams
+        document["teams"] = [{"name": "apps"}]
     secrets = {"mlflow": "admin_password", "observability": "grafana_admin_password", "object_storage": "credentials"}
     for component, key in secrets.items():
         document["components"][component] = {**document["components"][component], key: {"generate": True}}

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modules.spec import SpecInvalid, load_spec
+from modules.spec import SpecInvalid, load_spec, validate
 from modules.spec.loader import MAX_FILE_BYTES, read_blueprint
 from modules.spec.yaml_bounded import MAX_ALIASES, MAX_DEPTH, MAX_VALUES, load_bounded
+from tests.conftest import env_document
 
 
 @pytest.fixture
@@ -156,3 +157,19 @@ def test_environment_names_are_checked_before_any_path(env):
     [message] = problems(env)
     assert "not a valid environment name" in message
     assert len(message) < 300
+
+
+def test_huge_lists_are_checked_in_linear_time():
+    document = env_document("onprem")
+    pools = [
+        {"name": f"p{i}", "accelerator": "nvidia-l4", "hosts": [{"name": f"h{i}", "address": "10.0.0.1"}]}
+        for i in range(10_000)
+    ]
+    document["gpu_pools"] = pools + pools  # every pool and every host twice
+    document["teams"] = [{"name": f"t{i}", "gpu_quotas": [{"pool": f"nope{i}", "gpus": 1}]} for i in range(10_000)]
+    start = time.monotonic()
+    with pytest.raises(SpecInvalid) as info:
+        validate("onprem", document)
+    assert time.monotonic() - start < 20
+    assert len(info.value.errors) > 40_000
+    assert max(len(str(e)) for e in info.value.errors) < 400, "messages stay short however many pools there are"
