@@ -24,6 +24,8 @@ from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalError, LocalRuntime
 from modules.local.stack import component_states
 from modules.spec import SpecInvalid, list_blueprints, list_envs, load_spec
+from modules.spec.errors import MAX_LISTED
+from modules.spec.loader import check_name
 from modules.spec.models import CLOUD_TARGETS
 from modules.spec.reference import spec_reference
 
@@ -37,30 +39,45 @@ err_console = Console(stderr=True)
 
 EnvArg = Annotated[str, typer.Argument(help="environment name (stacks/platform/Pulumi.<env>.yaml)")]
 
+# Exit codes (docs/troubleshooting.md#exit-codes): 0 done; 1 the input is invalid (a spec, an environment name, a verb
+# that does not apply to the environment); 2 usage (typer: unknown option, missing argument); 3 the
+# operation failed or was refused at run time (a server, a tool, an external command, an environment
+# that is not up or is protected). Anything else is a bug and keeps its traceback.
+EXIT_INVALID = 1
+EXIT_RUNTIME = 3
+
 
 class UserError(Exception):
-    """A mistake or condition the user can fix; shown without a traceback."""
+    """The input asks for something that does not apply (exit 1); shown without a traceback."""
 
 
 def print_spec_errors(exc: SpecInvalid) -> None:
-    err_console.print(f"[bold red]{exc.source}: {len(exc.errors)} problem(s)[/]")
-    for error in exc.errors:
+    err_console.print(f"[bold red]{escape(exc.source)}: {len(exc.errors)} problem(s)[/]", highlight=False)
+    for error in exc.errors[:MAX_LISTED]:
         err_console.print(f"  [red]x[/] {escape(str(error))}", highlight=False)
+    if len(exc.errors) > MAX_LISTED:
+        err_console.print(f"  ... and {len(exc.errors) - MAX_LISTED} more", highlight=False)
 
 
 def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn user-facing errors into a message and exit code 1 instead of a traceback."""
+    """Turn user-facing errors into a message and an exit code (1 invalid input, 3 runtime) instead of a
+    traceback. An `env` argument is checked first: it names files and folders."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            if "env" in kwargs:
+                check_name("environment", kwargs["env"])
             return func(*args, **kwargs)
         except SpecInvalid as exc:
             print_spec_errors(exc)
-            raise typer.Exit(1) from None
-        except (UserError, LocalError, InstallError, CnaiError) as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_INVALID) from None
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(EXIT_INVALID) from None
+        except (LocalError, InstallError, CnaiError) as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(EXIT_RUNTIME) from None
 
     return wrapper
 
@@ -73,11 +90,11 @@ def envs() -> None:
         try:
             spec = load_spec(env)
             pools = ", ".join(f"{p.name} ({p.accelerator})" for p in spec.gpu_pools) or "-"
-            table.add_row(env, spec.blueprint, spec.cluster.target, pools, "[green]yes[/]")
+            table.add_row(env, spec.blueprint, spec.cluster.target, escape(pools), "[green]yes[/]")
         except SpecInvalid as exc:
-            table.add_row(env, "?", "?", "?", f"[red]{len(exc.errors)} problem(s)[/]")
+            table.add_row(escape(env), "?", "?", "?", f"[red]{len(exc.errors)} problem(s)[/]")
     console.print(table)
-    console.print(f"blueprints: {', '.join(list_blueprints())}")
+    console.print(f"blueprints: {escape(', '.join(list_blueprints()))}", highlight=False)
 
 
 @spec_app.command("show")
@@ -92,16 +109,16 @@ def spec_show(env: EnvArg) -> None:
 def spec_check(
     environments: Annotated[list[str] | None, typer.Argument(help="default: all environments")] = None,
 ) -> None:
-    """Validate environments; exit 1 listing every problem."""
+    """Validate environments; exit 1 listing every problem (one broken environment does not stop the rest)."""
     failed = False
     for env in environments or list_envs():
         try:
             load_spec(env)
-            console.print(f"[green]ok[/] {env}")
+            console.print(f"[green]ok[/] {escape(env)}", highlight=False)
         except SpecInvalid as exc:
             print_spec_errors(exc)
             failed = True
-    raise typer.Exit(1 if failed else 0)
+    raise typer.Exit(EXIT_INVALID if failed else 0)
 
 
 @spec_app.command("docs")
@@ -151,7 +168,7 @@ def nodes_apply(
     from modules.nodes.inventory import PLAYBOOK
 
     if shutil.which("ansible-playbook") is None:
-        raise UserError("ansible-playbook not found: pip install 'cnai[nodes]'")
+        raise CnaiError("ansible-playbook not found: pip install 'cnai[nodes]'")
     generated = LocalPaths.from_env(env).home / "nodes-inventory.yml"
     generated.parent.mkdir(parents=True, exist_ok=True)
     generated.write_text(_node_inventory_yaml(env))
@@ -245,9 +262,12 @@ def doctor(
         table = Table("check", "result", "detail", "fix")
         colors = {"ok": "green", "warn": "yellow", "fail": "red"}
         for f in findings:
-            table.add_row(f.check, f"[{colors[f.level]}]{f.level}[/]", f.detail, f.fix)
+            table.add_row(escape(f.check), f"[{colors[f.level]}]{f.level}[/]", escape(f.detail), escape(f.fix))
         console.print(table)
-    raise typer.Exit(1 if failed(findings) else 0)
+    if not failed(findings):
+        raise typer.Exit(0)
+    spec_failed = any(f.check == "spec" and f.level == "fail" for f in findings)
+    raise typer.Exit(EXIT_INVALID if spec_failed else EXIT_RUNTIME)
 
 
 def _status_table(runtime: LocalRuntime) -> Table:
@@ -306,7 +326,8 @@ def down(
     if purge:
         console.print(f"--purge deletes {runtime.paths.home}: runs, models, objects, vectors, metrics, credentials.")
         if not yes and not typer.confirm("delete it?"):
-            raise typer.Exit(1)
+            err_console.print("not confirmed: nothing deleted")
+            raise typer.Exit(EXIT_RUNTIME)
         runtime.purge()
         console.print(f"[green]stopped and deleted[/] {runtime.paths.home}")
         return
@@ -324,7 +345,7 @@ def status(env: EnvArg = "local") -> None:
     runtime = _local_runtime(env)
     if not runtime.supervisor.is_running():
         console.print(f"{env} is down")
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_RUNTIME)
     console.print(_status_table(runtime))
 
 
@@ -334,7 +355,7 @@ def endpoints(env: EnvArg = "local") -> None:
     """Print the endpoints document of a running environment as JSON."""
     path = LocalPaths.from_env(env).endpoints
     if not path.is_file():
-        raise UserError(f"{env} is not up (no {path}): run `cnai up {env}`")
+        raise CnaiError(f"{env} is not up (no {path}): run `cnai up {env}`")
     sys.stdout.write(path.read_text())
 
 
@@ -368,7 +389,7 @@ def smoke(
         return
     endpoints_path = LocalPaths.from_env(env).endpoints
     if not endpoints_path.is_file():
-        raise UserError(f"{env} is not up (no {endpoints_path}): run `cnai up {env}` first")
+        raise CnaiError(f"{env} is not up (no {endpoints_path}): run `cnai up {env}` first")
     code, report = run_smoke(env, endpoints_path, out)
     table = Table("check", "outcome", "message")
     for check in report["checks"]:

@@ -96,7 +96,7 @@ def test_synth_of_an_environment_without_a_cloud_stack_is_a_clear_error(tmp_path
 
 def test_endpoints_of_an_environment_that_is_down(tmp_path):
     proc = cnai("endpoints", "local", env={"CNAI_HOME": str(tmp_path / "nowhere")})
-    assert proc.returncode == 1 and "is not up" in proc.stderr
+    assert proc.returncode == 3 and "is not up" in proc.stderr
 
 
 def test_render_writes_one_file_per_component(tmp_path):
@@ -129,6 +129,67 @@ def test_render_writes_one_file_per_component(tmp_path):
 
 def test_down_of_a_protected_environment_refuses_without_a_traceback(tmp_path):
     proc = cnai("down", "prod", "--yes", env={"CNAI_HOME": str(tmp_path)})
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # refused at run time, not invalid input
     assert "prod is protected" in proc.stderr and "--allow-protected" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def stacks_with_broken_files(tmp_path: Path) -> Path:
+    """A good environment among files that are each broken differently."""
+    (tmp_path / "Pulumi.kind.yaml").write_text((REPO_ROOT / "stacks" / "platform" / "Pulumi.kind.yaml").read_text())
+    (tmp_path / "Pulumi.alist.yaml").write_text("- a\n- b\n")
+    (tmp_path / "Pulumi.bytes.yaml").write_bytes(b"config:\n  cnai:spec: {blueprint: caf\xe9}\n")
+    (tmp_path / "Pulumi.c42.yaml").write_text("config: 42\n")
+    (tmp_path / "Pulumi.deep.yaml").write_text("config: " + "[" * 5000)
+    (tmp_path / "Pulumi.[red]x.yaml").write_text("config: {}\n")
+    (tmp_path / "Pulumi.walk.yaml").write_text("config:\n  cnai:spec: {blueprint: ../stacks/platform/Pulumi.prod}\n")
+    return tmp_path
+
+
+def test_spec_check_reports_each_broken_file_and_checks_the_rest(tmp_path):
+    proc = cnai("spec", "check", env={"CNAI_STACKS": str(stacks_with_broken_files(tmp_path))})
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "ok kind" in proc.stdout
+    for broken in ("alist", "bytes", "c42", "deep", "walk"):
+        assert f"Pulumi.{broken}.yaml" in proc.stderr or broken in proc.stderr
+    assert "not UTF-8" in proc.stderr and "nested deeper than 64" in proc.stderr
+    assert "'[red]x'" in proc.stderr, "markup in a file name is printed, not interpreted"
+
+
+def test_envs_lists_broken_files_as_invalid(tmp_path):
+    proc = cnai("envs", env={"CNAI_STACKS": str(stacks_with_broken_files(tmp_path))})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    rows = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.startswith("│")}
+    assert "yes" in rows["kind"]
+    assert set(rows) == {"kind", "alist", "bytes", "c42", "deep", "[red]x", "walk"}
+    assert all("problem" in rows[name] for name in rows if name != "kind")
+
+
+def test_bad_environment_names_are_refused_cleanly():
+    for name in ("[red]x", "../prod", "a" * 300):
+        proc = cnai("spec", "show", name)
+        assert proc.returncode == 1 and "not a valid environment name" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr) < 1000
+    assert "[red]x" in cnai("endpoints", "[red]x").stderr  # verbs that never load a spec check the name too
+
+
+def test_exit_codes_tell_invalid_input_usage_and_runtime_apart(tmp_path):
+    assert cnai("spec", "show", "staging").returncode == 1  # invalid input
+    assert cnai("spec", "show", "--no-such-option").returncode == 2  # usage (typer)
+    assert cnai("endpoints", "local", env={"CNAI_HOME": str(tmp_path)}).returncode == 3  # runtime: not up
+
+
+def test_unexpected_exceptions_are_not_swallowed():
+    from modules.cli import friendly
+
+    @friendly
+    def buggy(env: str = "local") -> None:
+        raise KeyError("a bug")
+
+    try:
+        buggy(env="local")
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("a bug must keep its traceback")

@@ -215,7 +215,7 @@ def test_parallel_ups_start_one_stack(runtime, home):
 def test_cli_reports_a_busy_port_without_traceback(runtime, home):
     env = os.environ | {"CNAI_HOME": str(home / "third"), "CNAI_STACKS": str(home / "stacks")}
     proc = subprocess.run([sys.executable, "-m", "modules.cli", "up", "local"], env=env, capture_output=True, text=True)
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # a runtime failure (exit codes: docs/troubleshooting.md)
     assert "already in use" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
 
 
