@@ -344,7 +344,14 @@ def status(env: EnvArg = "local") -> None:
         return
     runtime = _local_runtime(env)
     if not runtime.supervisor.is_running():
-        console.print(f"{env} is down")
+        if runtime.orphans():
+            console.print(_status_table(runtime))
+            console.print(
+                f"[yellow]{env}'s supervisord is dead[/] but these servers still run unsupervised: "
+                f"`cnai up {env}` restarts them under supervision, `cnai down {env}` stops them"
+            )
+        else:
+            console.print(f"{env} is down")
         raise typer.Exit(EXIT_RUNTIME)
     console.print(_status_table(runtime))
 
@@ -406,11 +413,14 @@ def smoke(
 def bench(
     out: Annotated[Path, typer.Option(help="where the figures are written as JSON")] = Path("reports/bench.json"),
     smoke: Annotated[bool, typer.Option(help="include the smoke suite's wall time")] = True,
+    first_run: Annotated[
+        bool, typer.Option(help="also time README command 1 on a fresh HOME, package cache warm and cold (minutes)")
+    ] = False,
 ) -> None:
-    """Measure spec checking, local up/down/RSS and the smoke suite; print the figures."""
+    """Measure spec checking, local up/down/RSS, the smoke suite and the first run; print the figures."""
     from modules.bench import run_bench
 
-    run_bench(out, console, with_smoke=smoke)
+    run_bench(out, console, with_smoke=smoke, first_run=first_run)
 
 
 def main() -> None:

@@ -125,9 +125,7 @@ def install_all(steps: dict[str, Callable[[], object]], console: Console) -> dic
             seconds = time.monotonic() - began
             progress.update(task, completed=1, description=f"[green]{name}: installed[/] in {seconds:.1f}s")
 
-        futures = [
-            pool.submit(run, name, progress.add_task(f"{name}: {_describe(name)}", total=1)) for name in steps
-        ]
+        futures = [pool.submit(run, name, progress.add_task(f"{name}: {_describe(name)}", total=1)) for name in steps]
         for future in futures:
             future.result()
     if errors:

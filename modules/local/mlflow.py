@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modules.local.paths import LocalPaths
-from modules.local.server import LOOPBACK, S3Credentials, Server, http
+from modules.local.server import LOOPBACK, ConfigFile, S3Credentials, Server, http
 from modules.spec import Spec
 
 ARTIFACT_BUCKET = "mlflow-artifacts"
@@ -19,9 +19,17 @@ def mlflow_backend_uri(spec: Spec, paths: LocalPaths, database_url: str | None) 
     return f"sqlite:///{paths.data('mlflow') / 'mlflow.db'}"
 
 
+def aws_credentials_file(credentials: S3Credentials) -> str:
+    """boto3's shared credentials file: the S3 keys reach MLflow through a 0600 file, never through
+    supervisord.conf or a process environment other local users could read."""
+    keys = {"aws_access_key_id": credentials.access_key, "aws_secret_access_key": credentials.secret_key}
+    return "[default]\n" + "".join(f"{key} = {value}\n" for key, value in keys.items())
+
+
 def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, database_url: str | None = None) -> Server:
     port = spec.local.ports.mlflow
     metrics_dir = str(paths.data("mlflow") / "metrics")
+    credentials_file = str(paths.config / "mlflow-aws-credentials")
     return Server(
         name="mlflow",
         component="mlflow",
@@ -46,8 +54,7 @@ def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, dat
         directories=[metrics_dir],
         env={
             "MLFLOW_S3_ENDPOINT_URL": http(spec.local.ports.object_storage),
-            "AWS_ACCESS_KEY_ID": credentials.access_key,
-            "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_SHARED_CREDENTIALS_FILE": credentials_file,
             "AWS_DEFAULT_REGION": "us-east-1",
             # The job runner forks 8 workers (~2 GB RSS) that the platform does not use.
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
@@ -55,6 +62,7 @@ def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, dat
             # uvicorn in-process that import happens before the CLI could set it.
             "prometheus_multiproc_dir": metrics_dir,
         },
+        files=[ConfigFile(credentials_file, aws_credentials_file(credentials))],
         ports={"http": port},
         health_url=http(port, "/health"),
         metrics_url=http(port, "/metrics"),

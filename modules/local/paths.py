@@ -45,6 +45,11 @@ class LocalPaths:
         return self.home / "endpoints.json"
 
     @property
+    def tls(self) -> Path:
+        """The CA and certificate the object store's parts use among themselves (modules/local/tls.py)."""
+        return self.home / "tls"
+
+    @property
     def lock(self) -> Path:
         return self.home / "lock"
 

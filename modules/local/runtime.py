@@ -31,13 +31,15 @@ from modules.endpoints import Endpoints
 from modules.local.install import ensure_venv, install_all, prometheus_binary, venv_ready
 from modules.local.mlserver import model_settings
 from modules.local.paths import LocalPaths
-from modules.local.reaper import reap
+from modules.local.reaper import processes_of, reap
 from modules.local.server import S3Credentials, Server
 from modules.local.stack import local_endpoints, local_servers
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
+from modules.local.tls import TlsFiles, ensure_tls
 from modules.spec import Spec
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
+ORPHANED = "ORPHANED"  # status of a server whose supervisord died
 
 
 class LocalError(Exception):
@@ -54,16 +56,28 @@ class ServerStatus:
     url: str
 
 
+def private_dir(path: Path) -> None:
+    """A folder only its owner can enter, from its first byte (and tightened if an older cnai made it 0755)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+
+
 @contextlib.contextmanager
 def exclusive(lock_path: Path) -> Iterator[None]:
-    """One `up`/`down` at a time per environment: a second caller waits, then sees the result."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """One `up`/`down` at a time per environment: a second caller waits, then sees the result.
+    Whatever is written meanwhile (endpoints, credentials, configs) is private to its owner."""
+    previous_umask = os.umask(0o077)
+    try:
+        private_dir(lock_path.parent)
+        with open(lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.umask(previous_umask)
 
 
 def load_or_create_credentials(path: Path) -> S3Credentials:
@@ -80,6 +94,14 @@ def load_or_create_credentials(path: Path) -> S3Credentials:
     with os.fdopen(fd, "w") as handle:
         json.dump({"access_key": creds.access_key, "secret_key": creds.secret_key}, handle)
     return creds
+
+
+def write_private(path: Path, content: str, mode: int) -> None:
+    """Write a file that never exists, even for an instant, with looser permissions than `mode`."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(content)
 
 
 def port_is_free(port: int) -> bool:
@@ -156,9 +178,10 @@ class LocalRuntime:
         with exclusive(self.paths.lock):
             if self.supervisor.is_running():
                 return self._already_up()
+            self._stop_orphans()
             prometheus = self.setup()
-            self.paths.home.mkdir(parents=True, exist_ok=True, mode=0o700)
             credentials = load_or_create_credentials(self.paths.credentials)
+            ensure_tls(TlsFiles(self.paths.tls), "cnai-local")
             servers = self._servers(credentials, prometheus)
             self._check_ports(servers)
             self._write_files(servers)
@@ -207,9 +230,8 @@ class LocalRuntime:
             for config in server.files:
                 path = Path(config.path)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(config.content)
-                path.chmod(config.mode)
-        self.paths.supervisor_conf.write_text(supervisord_conf(servers, self.paths, LAUNCHER))
+                write_private(path, config.content, config.mode)
+        write_private(self.paths.supervisor_conf, supervisord_conf(servers, self.paths, LAUNCHER), 0o600)
 
     def _start_supervisord(self) -> None:
         subprocess.run(
@@ -256,9 +278,12 @@ class LocalRuntime:
 
     # --- status / down -------------------------------------------------------------------------
     def status(self) -> list[ServerStatus]:
-        if not self.supervisor.is_running():
-            return []
         servers = {s.name: s for s in self._server_plan()}
+        if not self.supervisor.is_running():
+            return [
+                ServerStatus(name, servers[name].component, ORPHANED, procs[0].pid, False, servers[name].health_url)
+                for name, procs in self.orphans().items()
+            ]
         health = {name: s.health_url for name, s in servers.items()}
         return [
             ServerStatus(
@@ -286,8 +311,35 @@ class LocalRuntime:
             running = self.supervisor.is_running()
             if running:
                 self._stop_supervisord()
+            stopped_orphans = self._stop_orphans()
             self.paths.endpoints.unlink(missing_ok=True)
-            return running
+            return running or stopped_orphans > 0
+
+    def orphans(self) -> dict[str, list[psutil.Process]]:
+        """Server processes that outlived their supervisord (killed -9, OOM): name -> processes.
+        Found by the server ID every process of a server inherits (modules.local.reaper)."""
+        found = {s.name: processes_of(server_id(self.paths, s), os.getpid()) for s in self._server_plan()}
+        return {name: procs for name, procs in found.items() if procs}
+
+    def _stop_orphans(self) -> int:
+        """Stop servers left running by a dead supervisord the way it would have: the stop signal,
+        then a kill after the server's grace period. Returns how many processes there were."""
+        orphans = self.orphans()
+        plan = {s.name: s for s in self._server_plan()}
+        for name, procs in orphans.items():
+            for process in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(getattr(signal, f"SIG{plan[name].stop_signal}"))
+            _, alive = psutil.wait_procs(procs, timeout=plan[name].stop_wait_seconds)
+            for process in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            psutil.wait_procs(alive, timeout=5)
+        if orphans:
+            self.console.print(
+                f"[yellow]supervisord had died[/]: stopped the servers it left running ({', '.join(orphans)})"
+            )
+        return sum(len(procs) for procs in orphans.values())
 
     def _stop_supervisord(self) -> None:
         pidfile = self.paths.home / "supervisord.pid"

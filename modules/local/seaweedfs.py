@@ -6,7 +6,11 @@ import json
 
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, S3Credentials, Server, http
+from modules.local.tls import TlsFiles
 from modules.spec import Spec
+
+# Every part of `weed mini` that serves or dials gRPC; the admin and worker talk to the master too.
+MTLS_PARTS = ("master", "volume", "filer", "s3", "admin", "worker", "client")
 
 
 def s3_identities(credentials: S3Credentials) -> dict:
@@ -22,6 +26,21 @@ def s3_identities(credentials: S3Credentials) -> dict:
     }
 
 
+def security_toml(tls: TlsFiles) -> str:
+    """SeaweedFS's security.toml: master, volume server and filer accept only mutual-TLS peers (HTTP and
+    gRPC alike); the S3 gateway, which checks the S3 keys, is the one door. No UI, no directory listing."""
+    pair = f'cert = "{tls.cert}"\nkey = "{tls.key}"\n'
+    sections = [
+        "[access]\nui = false\n",
+        "[filer.expose_directory_metadata]\nenabled = false\n",
+        f'[grpc]\nca = "{tls.ca}"\n',
+        *(f"[grpc.{part}]\n{pair}" for part in MTLS_PARTS),
+        f'[https.client]\nenabled = true\n{pair}ca = "{tls.ca}"\n',
+        *(f'[https.{part}]\n{pair}ca = "{tls.ca}"\n' for part in ("master", "volume", "filer")),
+    ]
+    return "\n".join(sections)
+
+
 def _ports_with_grpc(http_ports: dict[str, int]) -> dict[str, int]:
     """SeaweedFS opens each service's gRPC port at its HTTP port + 10000."""
     return http_ports | {f"{role}-grpc": port + 10000 for role, port in http_ports.items()}
@@ -30,12 +49,14 @@ def _ports_with_grpc(http_ports: dict[str, int]) -> dict[str, int]:
 def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) -> Server:
     ports = spec.local.ports
     s3_config = str(paths.config / "seaweedfs-s3.json")
+    config_dir = paths.config / "seaweedfs"
     return Server(
         name="object_storage",
         component="object_storage",
         venv="object_storage",
         command=[
             paths.venv_bin("object_storage", "weed"),
+            f"-config_dir={config_dir}",
             "mini",
             f"-dir={paths.data('object_storage')}",
             f"-ip={LOOPBACK}",
@@ -64,6 +85,9 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
         | {"metrics": ports.seaweedfs_metrics},
         health_url=http(ports.object_storage, "/healthz"),
         metrics_url=http(ports.seaweedfs_metrics, "/metrics"),
-        files=[ConfigFile(s3_config, json.dumps(s3_identities(credentials), indent=2), 0o600)],
+        files=[
+            ConfigFile(s3_config, json.dumps(s3_identities(credentials), indent=2)),
+            ConfigFile(str(config_dir / "security.toml"), security_toml(TlsFiles(paths.tls))),
+        ],
         stop_wait_seconds=20,
     )

@@ -11,7 +11,7 @@ class ConfigFile:
 
     path: str
     content: str
-    mode: int = 0o644
+    mode: int = 0o600  # the state directory is private; so is every file in it
 
 
 @dataclass(frozen=True)

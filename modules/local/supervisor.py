@@ -35,6 +35,8 @@ def supervisord_conf(servers: list[Server], paths: LocalPaths, launcher: list[st
         "childlogdir": str(paths.logs),
         "nodaemon": "false",
         "silent": "true",
+        # Every file a server writes (databases, objects, logs) is its owner's only.
+        "umask": "077",
     }
     conf["rpcinterface:supervisor"] = {
         "supervisor.rpcinterface_factory": "supervisor.rpcinterface:make_main_rpcinterface"

@@ -10,12 +10,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from modules.project import project_root
 from modules.spec.checks import semantic_errors
 from modules.spec.errors import NO_VALUE, SpecError, SpecInvalid, clip, from_validation_error, short
 from modules.spec.models import NAME_PATTERN, Spec
 from modules.spec.yaml_bounded import YamlTooComplex, load_bounded
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = project_root()
 CONFIG_KEY = "cnai:spec"
 
 

@@ -12,11 +12,13 @@ import ipaddress
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 
 import boto3
+import httpx
 import mlflow
 import numpy as np
 import psutil
@@ -27,7 +29,8 @@ from pymilvus import DataType, MilvusClient
 
 from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of
-from modules.local.runtime import LocalError, LocalRuntime, is_healthy, port_is_free
+from modules.local.runtime import ORPHANED, LocalError, LocalRuntime, is_healthy, port_is_free
+from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
 from modules.spec.models import LocalPorts
 from tests.conftest import env_document
@@ -142,6 +145,61 @@ def test_nothing_listens_beyond_loopback(runtime):
     assert unwrapped == {ipaddress.ip_address("127.0.0.1")}, addresses
 
 
+def test_state_is_private_to_its_owner(runtime, written, tmp_path_factory):
+    """Every file and folder of the state directory (databases, objects, logs, configs) is its owner's
+    only; an unprivileged local user can read none of it even where every folder above is open."""
+    home = runtime.paths.home
+    loose = [
+        f"{p} {oct(p.stat().st_mode)}"
+        for p in [home, *home.rglob("*")]
+        if p.lstat().st_mode & 0o077 and not (p.suffix == ".vif" and p.parent == runtime.paths.data("object_storage"))
+    ]
+    assert loose == [], "SeaweedFS alone chmods its volume info (.vif) 0644; its folder is 0700"
+    if os.geteuid() != 0:
+        return
+    base = tmp_path_factory.getbasetemp()
+    opened = [folder for folder in (base.parent, base, home.parent) if folder.stat().st_mode & 0o005 != 0o005]
+    modes = {folder: folder.stat().st_mode for folder in opened}
+    try:
+        for folder in opened:
+            folder.chmod(0o755)
+        for target in (home, runtime.paths.credentials, runtime.paths.supervisor_conf, runtime.paths.data("mlflow")):
+            proc = subprocess.run(["ls", "-la", str(target)], user="nobody", capture_output=True, text=True)
+            assert proc.returncode != 0 and "Permission denied" in proc.stderr, (target, proc.stdout)
+    finally:
+        for folder, mode in modes.items():
+            folder.chmod(mode)
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "trusted_path"),
+    [
+        ("filer", "/buckets/datasets/persist/blob.bin", "/buckets/datasets/persist/blob.bin"),
+        ("master", "/dir/assign", "/dir/status"),
+        ("volume", "/status", "/status"),
+    ],
+)
+def test_object_store_internals_refuse_clients_without_the_key(runtime, written, role, path, trusted_path):
+    """SeaweedFS's master, volume server and filer take only mutual-TLS peers: plain HTTP and TLS without
+    the private client certificate are refused; with it (the object store's own parts) the call works."""
+    port = getattr(runtime.spec.local.ports, f"seaweedfs_{role}")
+    plain = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+    assert plain.status_code == 400 and "HTTPS" in plain.text
+    tls = TlsFiles(runtime.paths.tls)
+    anonymous = ssl.create_default_context(cafile=str(tls.ca))
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"https://127.0.0.1:{port}{path}", verify=anonymous, timeout=5)
+    with pytest.raises(httpx.HTTPError):  # gRPC (HTTP port + 10000) is mutual TLS as well
+        httpx.get(f"https://127.0.0.1:{port + 10000}/", verify=anonymous, timeout=5)
+    assert httpx.get(f"https://127.0.0.1:{port}{trusted_path}", verify=ssl_context(tls), timeout=5).status_code == 200
+
+
+def ssl_context(tls: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    context.load_cert_chain(str(tls.cert), str(tls.key))
+    return context
+
+
 def test_wrong_s3_credentials_are_rejected(runtime):
     intruder = boto3.client(
         "s3",
@@ -179,6 +237,35 @@ def test_busy_port_is_named_and_nothing_starts(runtime, tmp_path):
         other.up()  # every port is held by the running stack
     assert f"port {spec.local.ports.object_storage} (object_storage s3)" in str(info.value)
     assert not other.supervisor.is_running()
+
+
+def kill_supervisord(runtime) -> int:
+    pid = int((runtime.paths.home / "supervisord.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(pid)], timeout=10)
+    return pid
+
+
+def test_kill_9_of_supervisord_is_seen_and_up_recovers(runtime, s3, written):
+    servers = {s.name for s in runtime.status()}
+    dead = kill_supervisord(runtime)
+    orphaned = runtime.status()
+    assert {s.name for s in orphaned} == servers
+    assert {s.state for s in orphaned} == {ORPHANED}
+    runtime.up()
+    assert {s.name for s in runtime.status() if s.healthy and s.state == "RUNNING"} == servers
+    assert int((runtime.paths.home / "supervisord.pid").read_text()) != dead
+    assert_data_intact(runtime, s3, written)
+
+
+def test_down_after_supervisord_died_leaves_no_process(runtime, s3, written):
+    kill_supervisord(runtime)
+    assert runtime.down(), "down stopped the orphans"
+    assert runtime.orphans() == {}
+    held = [p for p in runtime.spec.local.ports.model_dump().values() if not port_is_free(p)]
+    assert held == []
+    runtime.up()
+    assert_data_intact(runtime, s3, written)
 
 
 def test_down_up_keeps_all_data(runtime, s3, written):

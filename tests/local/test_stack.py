@@ -107,3 +107,12 @@ def test_golden_local_configs(local_spec, servers):
         for config in server.files:
             assert_golden(f"local/{Path(config.path).name}", config.content)
     assert_golden("local/endpoints.json", local_endpoints(local_spec, PATHS, servers).model_dump_json(indent=2) + "\n")
+
+
+def test_no_secret_in_supervisord_conf(servers):
+    """supervisord.conf names files; the S3 secret reaches MLflow only through a 0600 credentials file."""
+    conf = supervisord_conf(servers, PATHS, LAUNCHER)
+    assert CREDS.secret_key not in conf and "umask = 077" in conf
+    secret_files = [c for s in servers for c in s.files if CREDS.secret_key in c.content]
+    assert {Path(c.path).name for c in secret_files} == {"seaweedfs-s3.json", "mlflow-aws-credentials"}
+    assert {c.mode for s in servers for c in s.files} == {0o600}
