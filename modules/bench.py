@@ -89,7 +89,7 @@ def bench_first_run(console: Console, cold_cache: bool) -> float:
         env |= {"HOME": str(home), "UV_CACHE_DIR": str(cache)}
         env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
         label = "cold" if cold_cache else "warm"
-        console.print(f"first run, {label} package cache: {command}")
+        console.print(f"first run, {label} package cache: {command}", markup=False)
         began = time.perf_counter()
         proc = subprocess.run(["bash", "-c", command], cwd=checkout, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - began
