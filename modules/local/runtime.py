@@ -185,12 +185,13 @@ class LocalRuntime:
             servers = self._servers(credentials, prometheus)
             self._check_ports(servers)
             self._write_files(servers)
-            self._start_supervisord()
-            try:
+            try:  # from here on, an error or Ctrl-C leaves nothing running
+                self._start_supervisord()
                 self._wait_healthy(servers)
                 self._create_buckets(credentials)
             except BaseException:
                 self._stop_supervisord()
+                self._stop_orphans()
                 raise
             endpoints = local_endpoints(self.spec, self.paths, servers)
             endpoints.write(self.paths.endpoints)
