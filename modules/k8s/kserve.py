@@ -17,7 +17,7 @@ from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
 from modules.k8s.objects import annotate, k8s_object, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group
-from modules.k8s.security import COMPONENT_NAMESPACES
+from modules.k8s.security import COMPONENT_NAMESPACES, GATEWAY_ACCESS_LABEL
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
@@ -25,6 +25,17 @@ from modules.versions import image
 NAMESPACE = COMPONENT_NAMESPACES["kserve"][0]
 GATEWAY = "cnai-gateway"
 GATEWAY_CLASS = "envoy"
+GATEWAY_LISTENERS = {"http": 80}  # listener name -> port of the Gateway's Service
+# KServe's default container port of a predictor (its Service maps port 80 to it); vLLM is told the same.
+PREDICTOR_PORT = 8080
+PREDICTOR_LABEL = "serving.kserve.io/inferenceservice"  # KServe labels every predictor pod with its isvc
+# Envoy Gateway runs a Gateway's proxies in its own namespace (it is installed in NAMESPACE), labelled
+# with the Gateway they serve, and binds a listener port below 1024 at port + 10000 (no NET_BIND_SERVICE).
+PROXY_LABELS = {
+    "gateway.envoyproxy.io/owning-gateway-name": GATEWAY,
+    "gateway.envoyproxy.io/owning-gateway-namespace": NAMESPACE,
+}
+ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "vllm"]}
 GPU_RUNTIMES = {"vllm"}
 
@@ -77,7 +88,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                         {
                             "name": "kserve-container",
                             "image": image("vllm"),
-                            "args": ["--model", "/mnt/models", "--port", "8080"],
+                            "args": ["--model", "/mnt/models", "--port", str(PREDICTOR_PORT)],
                             "resources": {
                                 "requests": {"cpu": "4", "memory": "32Gi"},
                                 "limits": {"cpu": "8", "memory": "64Gi"},
@@ -91,17 +102,38 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
     return runtimes
 
 
+def gateway_enabled(spec: Spec) -> bool:
+    return spec.components.kserve.enabled and spec.components.kserve.gateway
+
+
+def proxy_container_ports() -> tuple[int, ...]:
+    """The ports the Gateway's Envoy pods listen on (what a NetworkPolicy sees after the Service)."""
+    return tuple(p + ENVOY_PRIVILEGED_PORT_SHIFT if p < 1024 else p for p in GATEWAY_LISTENERS.values())
+
+
+def allowed_routes() -> dict[str, Any]:
+    """Routes attach only from namespaces labelled for the gateway (the security baseline labels team
+    namespaces; KServe creates each InferenceService's HTTPRoute in the InferenceService's namespace)."""
+    return {
+        "namespaces": {"from": "Selector", "selector": {"matchLabels": {GATEWAY_ACCESS_LABEL: "true"}}},
+        "kinds": [{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}],
+    }
+
+
 def gateway_objects(spec: Spec) -> list[dict[str, Any]]:
     if not spec.components.kserve.gateway:
         return []
     api = "gateway.networking.k8s.io/v1"
-    listener = {"name": "http", "protocol": "HTTP", "port": 80, "allowedRoutes": {"namespaces": {"from": "All"}}}
+    listeners = [
+        {"name": name, "protocol": "HTTP", "port": port, "allowedRoutes": allowed_routes()}
+        for name, port in GATEWAY_LISTENERS.items()
+    ]
     return [
         k8s_object(
             api, "GatewayClass", GATEWAY_CLASS, spec={"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}
         ),
         k8s_object(
-            api, "Gateway", GATEWAY, NAMESPACE, spec={"gatewayClassName": GATEWAY_CLASS, "listeners": [listener]}
+            api, "Gateway", GATEWAY, NAMESPACE, spec={"gatewayClassName": GATEWAY_CLASS, "listeners": listeners}
         ),
     ]
 

@@ -22,7 +22,8 @@ COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
 }
 
 # Namespaces every Kubernetes cluster has; `kube-` is reserved for the system as a whole.
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+KUBE_SYSTEM = "kube-system"  # cluster DNS lives here (the security baseline allows egress to it)
+SYSTEM_NAMESPACES = ("default", KUBE_SYSTEM, "kube-public", "kube-node-lease")
 SYSTEM_PREFIX = "kube-"
 # Namespaces a target's own tooling creates (kind's local-path provisioner).
 TARGET_NAMESPACES: dict[str, tuple[str, ...]] = {"kind": ("local-path-storage",)}

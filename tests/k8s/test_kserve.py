@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from modules.k8s.kserve import ServingError, inference_service, kserve_objects
-from modules.spec import load_spec
+from modules.k8s.kserve import GATEWAY, NAMESPACE, ServingError, gateway_objects, inference_service, kserve_objects
+from modules.k8s.namespaces import COMPONENT_NAMESPACES
+from modules.k8s.security import GATEWAY_ACCESS_LABEL, NAME_LABEL, security_objects
+from modules.spec import list_envs, load_spec
+from tests.k8s.test_security import selects
 from tests.k8s.validation import validation_errors
+
+CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
+ROUTE_GROUP = "gateway.networking.k8s.io"
 
 
 def test_mlflow_model_on_cpu_uses_mlserver_v2_and_the_team_identity():
@@ -57,3 +63,68 @@ def test_gateway_api_through_envoy_not_ingress_nginx():
     kinds = {o["kind"]: o for o in kserve_objects(load_spec("prod"))}
     assert kinds["GatewayClass"]["spec"]["controllerName"].startswith("gateway.envoyproxy.io/")
     assert "Ingress" not in kinds
+
+
+def admits(listener: dict, gateway_namespace: str, route_namespace: dict, kind: str = "HTTPRoute") -> bool:
+    """Gateway API's rule for attaching a route to a listener: allowedRoutes.namespaces (default Same)
+    against the route's namespace and its labels, and allowedRoutes.kinds when given."""
+    allowed = listener.get("allowedRoutes", {})
+    kinds = allowed.get("kinds")
+    if kinds and not any(k.get("group", ROUTE_GROUP) == ROUTE_GROUP and k["kind"] == kind for k in kinds):
+        return False
+    namespaces = allowed.get("namespaces", {})
+    origin = namespaces.get("from", "Same")
+    name = route_namespace["metadata"]["name"]
+    labels = route_namespace["metadata"].get("labels", {}) | {NAME_LABEL: name}  # set by the API server
+    if origin == "All":
+        return True
+    if origin == "Same":
+        return name == gateway_namespace
+    assert origin == "Selector"
+    return selects(namespaces["selector"], labels)
+
+
+def unlabelled(name: str) -> dict:
+    return {"metadata": {"name": name, "labels": {}}}
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_the_gateway_admits_routes_only_from_namespaces_labelled_for_it(env):
+    spec = load_spec(env)
+    gateway = next(o for o in gateway_objects(spec) if o["kind"] == "Gateway")
+    assert gateway["metadata"]["name"] == GATEWAY and validation_errors(gateway) == []
+    namespaces = {o["metadata"]["name"]: o for o in security_objects(spec) if o["kind"] == "Namespace"}
+    for listener in gateway["spec"]["listeners"]:
+        assert listener["allowedRoutes"]["namespaces"]["from"] == "Selector"
+        for team in spec.teams:  # every team namespace may serve models: labelled and admitted
+            ns = namespaces[team.namespace_name]
+            assert ns["metadata"]["labels"][GATEWAY_ACCESS_LABEL] == "true"
+            assert admits(listener, NAMESPACE, ns)
+            assert not admits(listener, NAMESPACE, ns, kind="TCPRoute")  # HTTPRoutes only
+        platform = {ns for ns, _ in COMPONENT_NAMESPACES.values()} & set(namespaces)
+        assert platform and not any(admits(listener, NAMESPACE, namespaces[ns]) for ns in platform)
+        for name in ("default", "kube-system", "team-unknown", NAMESPACE):
+            assert not admits(listener, NAMESPACE, unlabelled(name)), name
+
+
+def test_the_admission_rule_is_the_selector_not_the_evaluator():
+    spec = load_spec("kind")
+    listener = next(o for o in gateway_objects(spec) if o["kind"] == "Gateway")["spec"]["listeners"][0]
+    open_listener = listener | {"allowedRoutes": {"namespaces": {"from": "All"}}}
+    assert admits(open_listener, NAMESPACE, unlabelled("default"))  # what the Gateway used to do
+    labelled = {"metadata": {"name": "anything", "labels": {GATEWAY_ACCESS_LABEL: "true"}}}
+    assert admits(listener, NAMESPACE, labelled) and not admits(listener, NAMESPACE, unlabelled("anything"))
+    # A selector the schema refuses is caught: the listener must name who may attach.
+    broken = dict(listener, allowedRoutes={"namespaces": {"from": "Selectr"}})
+    gateway = next(o for o in gateway_objects(spec) if o["kind"] == "Gateway")
+    gateway["spec"]["listeners"] = [broken]
+    assert validation_errors(gateway)
+
+
+def test_no_gateway_means_no_gateway_label():
+    spec = load_spec("kind")
+    kserve = spec.components.kserve.model_copy(update={"gateway": False})
+    spec = spec.model_copy(update={"components": spec.components.model_copy(update={"kserve": kserve})})
+    assert gateway_objects(spec) == []
+    labels = [o["metadata"]["labels"] for o in security_objects(spec) if o["kind"] == "Namespace"]
+    assert not any(GATEWAY_ACCESS_LABEL in ns for ns in labels)
