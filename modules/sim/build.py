@@ -248,10 +248,12 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
     log.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     command = _go_command(go, a, tmp)
+    started = time.monotonic()
     with open(log, "w") as log_file:
         work = prepare(go, a.module, log_file)
+    listed = subprocess.run([go, "list", "-deps", a.package], cwd=work, capture_output=True, text=True, check=False)
+    total = len(listed.stdout.split()) if listed.returncode == 0 else None
     timed = [TIME, "-v", *command] if Path(TIME).is_file() else command
-    started = time.monotonic()
     packages = 0
     with open(log, "a") as log_file:
         log_file.write(f"$ (cd {work} && {' '.join(command)})\n")
@@ -267,7 +269,8 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
                 if re.match(r"^[\w.\-]+(/[\w.\-~]+)*$", line.strip()):  # `go build -v` names each package it compiles
                     packages += 1
                     if progress is not None and task is not None:
-                        progress.update(task, description=f"{a.filename}: {packages} packages compiled")
+                        of = f" of {total}" if total else ""
+                        progress.update(task, description=f"{a.filename}: {packages}{of} packages compiled")
             code = process.wait()
         finally:
             if stdout is not log_file:

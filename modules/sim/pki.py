@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime
 import ipaddress
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = datetime.timedelta(days=365)
@@ -53,10 +54,16 @@ def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)  # tolerate clock skew
 
 
-def certificate_authority(common_name: str = "cnai-sim-ca") -> KeyPair:
-    key = _key()
-    name = _name(common_name)
-    cert = (
+def certificate_authority(
+    common_name: str = "cnai-sim-ca",
+    organization: tuple[str, ...] = (),
+    dns: tuple[str, ...] = (),
+    rsa_pkcs1: bool = False,
+) -> KeyPair:
+    """A self-signed CA. rsa_pkcs1: an RSA key in PKCS#1 PEM, for readers that accept nothing else."""
+    key: Any = rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_pkcs1 else _key()
+    name = _name(common_name, organization)
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -80,8 +87,15 @@ def certificate_authority(common_name: str = "cnai-sim-ca") -> KeyPair:
             critical=True,
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if dns:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in dns]), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    if rsa_pkcs1:
+        pkcs1 = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+        return KeyPair(cert.public_bytes(serialization.Encoding.PEM), pkcs1)
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
 
 
@@ -93,8 +107,7 @@ def _issue(
     ips: tuple[str, ...] = (),
 ) -> KeyPair:
     ca_cert = x509.load_pem_x509_certificate(ca.cert)
-    ca_key = serialization.load_pem_private_key(ca.key, password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_key: Any = serialization.load_pem_private_key(ca.key, password=None)
     key = _key()
     builder = (
         x509.CertificateBuilder()
@@ -158,6 +171,18 @@ def apiserver_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
         "kubernetes.default.svc.cluster.local",
     )
     return dns, ("127.0.0.1", service_ip)
+
+
+# Kueue's own certificate management (open-policy-agent/cert-controller) keeps a CA and serving
+# certificate it finds valid in its Secret: the CA must verify for the DNS name "kueue-ca", the serving
+# certificate for "<webhook service>.<namespace>.svc". The sim's adds 127.0.0.1, the address its webhook
+# configurations use. A CA of its own: its key lives in a Secret, so it must not be the cluster CA.
+# It parses the CA key as PKCS#1 RSA only.
+KUEUE_CA = {"common_name": "kueue-ca", "organization": ("kueue",), "dns": ("kueue-ca",), "rsa_pkcs1": True}
+
+
+def kueue_webhook_names(service: str, namespace: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return (f"{service}.{namespace}.svc",), ("127.0.0.1",)
 
 
 def loopback_names() -> tuple[tuple[str, ...], tuple[str, ...]]:

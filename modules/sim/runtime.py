@@ -9,11 +9,13 @@ and its log. down: stops every process (data stays in .cnai/sim); purge deletes 
 
 from __future__ import annotations
 
+import base64
 import configparser
 import contextlib
 import json
 import os
 import shutil
+import socket
 import ssl
 import subprocess
 import sys
@@ -36,7 +38,14 @@ from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, su
 from modules.sim import apply as kube
 from modules.sim import build, charts, pki, servers
 from modules.sim.nodes import sim_nodes
-from modules.sim.servers import IDENTITIES, KUEUE_NAMESPACE, SimPaths, SimPorts
+from modules.sim.servers import (
+    IDENTITIES,
+    KUEUE_NAMESPACE,
+    KUEUE_WEBHOOK_SECRET,
+    KUEUE_WEBHOOK_SERVICE,
+    SimPaths,
+    SimPorts,
+)
 from modules.spec import Spec, load_spec
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
@@ -83,9 +92,16 @@ def healthy(paths: SimPaths, server: Server, timeout: float = 1.0) -> bool:
     else:
         verify = False
     try:
-        return httpx.get(url, timeout=timeout, verify=verify).status_code == 200
+        ok = httpx.get(url, timeout=timeout, verify=verify).status_code == 200
     except (httpx.HTTPError, OSError, ssl.SSLError):
         return False
+    if ok and "webhook" in server.ports:  # Kueue's bootstrap manager answers readyz before its webhooks
+        try:
+            with socket.create_connection(("127.0.0.1", server.ports["webhook"]), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    return ok
 
 
 def _write_private(path: Path, content: bytes) -> None:
@@ -107,7 +123,7 @@ def ensure_pki(paths: SimPaths) -> None:
     wanted: dict[str, Callable[[], pki.KeyPair]] = {
         "apiserver": lambda: pki.serving_certificate(ca, "kube-apiserver", *pki.apiserver_names()),
         "etcd": lambda: pki.serving_certificate(ca, "etcd", *pki.loopback_names()),
-        "kueue-webhook": lambda: pki.serving_certificate(ca, "kueue-webhook", *pki.loopback_names()),
+        "kueue-ca": lambda: pki.certificate_authority(**pki.KUEUE_CA),
         "service-account": pki.service_account_key,
         **{name: (lambda i=identity: pki.client_certificate(ca, i)) for name, identity in IDENTITIES.items()},
     }
@@ -116,9 +132,33 @@ def ensure_pki(paths: SimPaths) -> None:
             pair = make()
             _write_private(paths.key(name), pair.key)
             _write_private(paths.cert(name), pair.cert)
-    certs = paths.kueue_certs  # where Kueue's webhook server reads tls.crt / tls.key
-    _write_private(certs / "tls.crt", paths.cert("kueue-webhook").read_bytes())
-    _write_private(certs / "tls.key", paths.key("kueue-webhook").read_bytes())
+    if not paths.cert("kueue-webhook").is_file():
+        kueue_ca = pki.KeyPair(paths.cert("kueue-ca").read_bytes(), paths.key("kueue-ca").read_bytes())
+        names = pki.kueue_webhook_names(KUEUE_WEBHOOK_SERVICE, KUEUE_NAMESPACE)
+        pair = pki.serving_certificate(kueue_ca, f"{KUEUE_WEBHOOK_SERVICE}.{KUEUE_NAMESPACE}.svc", *names)
+        _write_private(paths.key("kueue-webhook"), pair.key)
+        _write_private(paths.cert("kueue-webhook"), pair.cert)
+    # What the kubelet would project from the Secret into Kueue's certDir (its rotator waits for it).
+    for name, source in (("tls.crt", paths.cert("kueue-webhook")), ("tls.key", paths.key("kueue-webhook"))):
+        _write_private(paths.kueue_certs / name, source.read_bytes())
+    _write_private(paths.kueue_certs / "ca.crt", paths.cert("kueue-ca").read_bytes())
+
+
+def kueue_webhook_secret(paths: SimPaths) -> dict[str, Any]:
+    """The Secret Kueue's certificate management reads (the chart would create it empty)."""
+    data = {
+        "ca.crt": paths.cert("kueue-ca"),
+        "ca.key": paths.key("kueue-ca"),
+        "tls.crt": paths.cert("kueue-webhook"),
+        "tls.key": paths.key("kueue-webhook"),
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": KUEUE_WEBHOOK_SECRET, "namespace": KUEUE_NAMESPACE},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.read_bytes()).decode() for k, v in data.items()},
+    }
 
 
 class SimRuntime:
@@ -136,6 +176,7 @@ class SimRuntime:
         self.ports = ports or SimPorts.from_env()
         self.console = console or Console(stderr=True)
         self.supervisor = SupervisorClient(self.paths.local.supervisor_socket)
+        self.ready_timeout = READY_TIMEOUT
 
     # --- what runs ---------------------------------------------------------------------------------
     @property
@@ -193,23 +234,29 @@ class SimRuntime:
         phases["control plane ready"] = time.monotonic() - t0
         dyn = self.client()
         t1 = time.monotonic()
+        # The chart's objects, webhook configurations included (Kueue's certificate management injects
+        # its CA into them at start), and the Secret with the webhook certificate.
         kueue_objects = self._kueue_chart_objects()
-        before_webhooks = [o for o in kueue_objects if o["kind"] not in charts.WEBHOOK_KINDS]
         namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KUEUE_NAMESPACE}}
-        applied = len(self._apply(dyn, [namespace, *before_webhooks], "kueue chart (CRDs, RBAC)"))
+        secret = kueue_webhook_secret(self.paths)
+        applied = len(self._apply(dyn, [namespace, *kueue_objects, secret], "kueue chart objects"))
         names = [o["metadata"]["name"] for o in charts.crds(kueue_objects)]
         self._wait(lambda: kube.crds_established(dyn, names), "kueue CRDs established", "kube-apiserver")
-        phases["kueue CRDs and RBAC"] = time.monotonic() - t1
+        phases["kueue CRDs, RBAC, webhooks"] = time.monotonic() - t1
         t2 = time.monotonic()
         nodes = [n for spec in self.specs for n in sim_nodes(spec)]
         applied += len(self._apply(dyn, nodes, "nodes"))
         self._wait(lambda: self._nodes_ready(dyn, [n["metadata"]["name"] for n in nodes]), "nodes Ready", "kwok")
         phases["nodes ready"] = time.monotonic() - t2
         t3 = time.monotonic()
-        self.supervisor.start("kueue")
+        try:
+            self.supervisor.start("kueue")
+        except RPC_ERRORS as exc:
+            raise SimError(
+                f"sim up: kueue did not start ({exc}); everything was stopped. "
+                f"Log {self.paths.log('kueue')}\n{self._log_tail('kueue')}"
+            ) from exc
         self._wait_healthy([by_name["kueue"]])
-        webhooks = [o for o in kueue_objects if o["kind"] in charts.WEBHOOK_KINDS]
-        applied += len(self._apply(dyn, webhooks, "kueue webhooks"))
         phases["kueue ready"] = time.monotonic() - t3
         return UpReport(0.0, self.emulates, len(nodes), applied, phases)
 
@@ -217,7 +264,7 @@ class SimRuntime:
         docs = charts.render(
             str(build.path_of("helm")), "kueue", "kueue", KUEUE_NAMESPACE, kueue_values(self.kueue_spec)
         )
-        return charts.installable(docs, self.ports.kueue_webhook, self.paths.ca.read_bytes())
+        return charts.installable(docs, self.ports.kueue_webhook, self.paths.cert("kueue-ca").read_bytes())
 
     def _apply(self, dyn: Any, objects: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         try:
@@ -227,7 +274,7 @@ class SimRuntime:
 
     def _wait(self, check: Callable[[], Any], what: str, component: str) -> Any:
         try:
-            return kube.wait_for(check, READY_TIMEOUT, what)
+            return kube.wait_for(check, self.ready_timeout, what)
         except TimeoutError as exc:
             raise SimError(
                 f"sim up: {exc}; everything was stopped. Component: {component}, log {self.paths.log(component)}\n"
@@ -309,7 +356,7 @@ class SimRuntime:
         )
 
     def _wait_healthy(self, plan: list[Server]) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + self.ready_timeout
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         pending = list(plan)
         with Progress(*columns, console=self.console, transient=False) as progress:
@@ -324,7 +371,7 @@ class SimRuntime:
         if pending:
             details = "\n".join(self._log_tail(s.name) for s in pending)
             raise SimError(
-                f"sim up: not ready within {READY_TIMEOUT:.0f}s: "
+                f"sim up: not ready within {self.ready_timeout:.0f}s: "
                 + ", ".join(f"{s.name} (log {self.paths.log(s.name)})" for s in pending)
                 + f"; everything was stopped.\n{details}"
             )

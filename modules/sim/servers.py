@@ -19,7 +19,9 @@ from modules.sim.pki import SERVICE_CIDR, Identity
 from modules.spec.loader import REPO_ROOT
 
 KUEUE_NAMESPACE = "kueue-system"
-KUEUE_SERVICE_ACCOUNT = "kueue-controller-manager"  # the chart's name for it (release `kueue`)
+KUEUE_SERVICE_ACCOUNT = "kueue-controller-manager"  # the chart's names (release `kueue`)
+KUEUE_WEBHOOK_SERVICE = "kueue-webhook-service"
+KUEUE_WEBHOOK_SECRET = "kueue-webhook-server-cert"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 POD_CIDR = "10.244.0.1/16"
@@ -285,7 +287,10 @@ def kwok(paths: SimPaths, ports: SimPorts, kwok_binary: str, stages: str) -> Ser
 
 def kueue_config(manager_config: dict, paths: SimPaths, ports: SimPorts) -> dict:
     """cnai's Kueue Configuration (modules.k8s.kueue.kueue_manager_config) with the sim's process
-    settings: loopback listeners, the webhook certificate cnai issued, no leader election."""
+    settings: loopback listeners, no leader election, and Kueue's own certificate management, which
+    finds the certificate the sim put in its Secret valid, writes it to certDir and injects its CA
+    into the webhook configurations and CRDs. (Without it, Kueue reads its metrics certificate from
+    the fixed path /etc/kueue/metrics/certs.)"""
     return {
         **manager_config,
         "namespace": KUEUE_NAMESPACE,
@@ -293,7 +298,11 @@ def kueue_config(manager_config: dict, paths: SimPaths, ports: SimPorts) -> dict
         "health": {"healthProbeBindAddress": f"{LOOPBACK}:{ports.kueue_health}"},
         "metrics": {**manager_config.get("metrics", {}), "bindAddress": f"{LOOPBACK}:{ports.kueue_metrics}"},
         "webhook": {"host": LOOPBACK, "port": ports.kueue_webhook, "certDir": str(paths.kueue_certs)},
-        "internalCertManagement": {"enable": False},
+        "internalCertManagement": {
+            "enable": True,
+            "webhookServiceName": KUEUE_WEBHOOK_SERVICE,
+            "webhookSecretName": KUEUE_WEBHOOK_SECRET,
+        },
         "visibilityServer": {"bindAddress": LOOPBACK, "bindPort": ports.kueue_visibility},
     }
 
@@ -304,7 +313,8 @@ def kueue(paths: SimPaths, ports: SimPorts, kueue_binary: str, manager_config: d
     return Server(
         name="kueue",
         component="sim",
-        command=[kueue_binary, f"--config={config_path}"],
+        # --kubeconfig (controller-runtime's flag) also feeds the visibility server's delegated authn/z.
+        command=[kueue_binary, f"--config={config_path}", f"--kubeconfig={paths.kubeconfig_of('kueue')}"],
         env={"KUBECONFIG": str(paths.kubeconfig_of("kueue"))},
         ports={
             "webhook": ports.kueue_webhook,
