@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def bench_local(console: Console, with_smoke: bool, rounds: int = 5) -> dict[str
             ups.append(timed(runtime.up))
         figures["down_s"] = statistics.median(downs)
         figures["cold_up_median_s"] = statistics.median(ups)
+        figures |= bench_recovery(runtime)
         if with_smoke:
             from smoke_tests.runner import run_smoke
 
@@ -62,6 +64,38 @@ def bench_local(console: Console, with_smoke: bool, rounds: int = 5) -> dict[str
             )
         runtime.down()
     return figures
+
+
+def bench_recovery(runtime: LocalRuntime, timeout: float = 120) -> dict[str, float]:
+    """Seconds from kill -9 of each server to healthy again under supervisord, and from kill -9 of
+    supervisord to every server healthy after `up`."""
+    figures: dict[str, float] = {}
+    for server in runtime.status():
+        began = time.perf_counter()
+        os.kill(server.pid, signal.SIGKILL)
+        deadline = began + timeout
+        while time.perf_counter() < deadline:
+            now = next(s for s in runtime.status() if s.name == server.name)
+            if now.pid != server.pid and now.healthy:
+                break
+            time.sleep(0.1)
+        figures[f"recovery_{server.name}_s"] = time.perf_counter() - began
+    pid = int((runtime.paths.home / "supervisord.pid").read_text())
+    began = time.perf_counter()
+    os.kill(pid, signal.SIGKILL)
+    while _alive(pid):
+        time.sleep(0.05)
+    runtime.up()
+    figures["recovery_supervisord_s"] = time.perf_counter() - began
+    return figures
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def bench_first_run(console: Console, cold_cache: bool) -> float:
@@ -178,6 +212,10 @@ TARGETS = {
     "down_s": ("local down (median)", None),
     "cold_up_median_s": ("local cold up: installed, servers stopped (median of 5)", 10),
     "warm_up_smoke_s": ("warm `task up smoke`: up + smoke suite", 60),
+    **{
+        f"recovery_{name}_s": (f"kill -9 {name} -> healthy again", None)
+        for name in ("object_storage", "mlflow", "model_server", "vector_db", "prometheus", "supervisord")
+    },
     "first_run_warm_cache_s": ("README command 1, fresh HOME, warm package cache", 240),
     "first_run_cold_cache_s": ("README command 1, fresh HOME, cold package cache", None),
 }

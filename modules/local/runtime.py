@@ -327,15 +327,17 @@ class LocalRuntime:
         then a kill after the server's grace period. Returns how many processes there were."""
         orphans = self.orphans()
         plan = {s.name: s for s in self._server_plan()}
-        for name, procs in orphans.items():
+        for name, procs in orphans.items():  # all servers stop side by side, as under supervisord
             for process in procs:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     process.send_signal(getattr(signal, f"SIG{plan[name].stop_signal}"))
-            _, alive = psutil.wait_procs(procs, timeout=plan[name].stop_wait_seconds)
-            for process in alive:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    process.kill()
-            psutil.wait_procs(alive, timeout=5)
+        everyone = [process for procs in orphans.values() for process in procs]
+        grace = max((plan[name].stop_wait_seconds for name in orphans), default=0)
+        _, alive = psutil.wait_procs(everyone, timeout=grace)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        psutil.wait_procs(alive, timeout=5)
         if orphans:
             self.console.print(
                 f"[yellow]supervisord had died[/]: stopped the servers it left running ({', '.join(orphans)})"
