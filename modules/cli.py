@@ -354,6 +354,9 @@ def status(env: EnvArg = "local") -> None:
             console.print(f"{env} is down")
         raise typer.Exit(EXIT_RUNTIME)
     console.print(_status_table(runtime))
+    if problem := runtime.disk_problem():
+        err_console.print(f"[bold red]data disk full:[/] {escape(problem)}")
+        raise typer.Exit(EXIT_RUNTIME)
 
 
 @app.command()

@@ -40,6 +40,7 @@ from modules.spec import Spec
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
 ORPHANED = "ORPHANED"  # status of a server whose supervisord died
+MIN_FREE_MB = 100  # below this, SeaweedFS and SQLite start failing writes
 
 
 class LocalError(Exception):
@@ -102,6 +103,13 @@ def write_private(path: Path, content: str, mode: int) -> None:
     os.fchmod(fd, mode)
     with os.fdopen(fd, "w") as handle:
         handle.write(content)
+
+
+def free_megabytes(path: Path) -> float:
+    """Free space of the disk holding `path` (its nearest existing folder)."""
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free / 1e6
 
 
 def port_is_free(port: int) -> bool:
@@ -179,6 +187,8 @@ class LocalRuntime:
             if self.supervisor.is_running():
                 return self._already_up()
             self._stop_orphans()
+            if problem := self.disk_problem():
+                raise LocalError(f"{problem} Nothing was started.")
             prometheus = self.setup()
             credentials = load_or_create_credentials(self.paths.credentials)
             ensure_tls(TlsFiles(self.paths.tls), "cnai-local")
@@ -315,6 +325,16 @@ class LocalRuntime:
             stopped_orphans = self._stop_orphans()
             self.paths.endpoints.unlink(missing_ok=True)
             return running or stopped_orphans > 0
+
+    def disk_problem(self) -> str | None:
+        """Why the state directory's disk cannot take writes now, or None."""
+        free = free_megabytes(self.paths.home)
+        if free >= MIN_FREE_MB:
+            return None
+        return (
+            f"the disk holding {self.paths.home} has {free:.0f} MB free (servers need >= {MIN_FREE_MB} MB): "
+            "writes fail until space is freed; data already written is kept."
+        )
 
     def orphans(self) -> dict[str, list[psutil.Process]]:
         """Server processes that outlived their supervisord (killed -9, OOM): name -> processes.

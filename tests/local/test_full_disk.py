@@ -1,0 +1,105 @@
+"""A full data disk: writes fail while it is full (and `up`/`status` say so plainly), nothing
+acknowledged before is lost, and writes work again once space returns. The state directory lives on
+a small tmpfs of its own (mounting needs root)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import subprocess
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from modules.local.paths import LocalPaths
+from modules.local.runtime import LocalRuntime, free_megabytes
+from modules.spec import validate
+from modules.spec.models import LocalPorts
+from tests.conftest import env_document
+
+pytestmark = [pytest.mark.local, pytest.mark.slow]
+
+DISK_MB = 768
+PORT_SHIFT = 23000  # away from the other local test stacks (21000) and a developer's own
+
+
+def ports_apart() -> dict[str, int]:
+    return {k: v + PORT_SHIFT if v < 20000 else v + 13000 for k, v in LocalPorts().model_dump().items()}
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path_factory.mktemp("small-disk")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0700", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(scope="module")
+def runtime(small_disk):
+    document = env_document("local")
+    document["local"] = {"ports": ports_apart()}
+    runtime = LocalRuntime(
+        validate("local", document), LocalPaths(home=small_disk / "home", venvs_root=LocalPaths.from_env().venvs_root)
+    )
+    runtime.up()
+    yield runtime
+    runtime.down()
+
+
+def s3_client(runtime):
+    creds = json.loads(runtime.paths.credentials.read_text())
+    return boto3.client(
+        "s3",
+        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
+        config=Config(connect_timeout=2, read_timeout=20, retries={"max_attempts": 1}),
+    )
+
+
+def fill(folder) -> object:
+    """Write until the disk says no space; returns the filler file."""
+    filler = folder / "filler.bin"
+    chunk = b"\0" * (1 << 20)
+    for size in (len(chunk), 4096):  # then the last bytes that still fit
+        with contextlib.suppress(OSError), open(filler, "ab", buffering=0) as handle:
+            while True:
+                handle.write(chunk[:size])
+    return filler
+
+
+def test_full_disk_refuses_writes_loses_nothing_and_recovers(runtime):
+    s3 = s3_client(runtime)
+    before = {f"before/{i}": os.urandom(64 * 1024) for i in range(5)}
+    for key, body in before.items():
+        s3.put_object(Bucket="datasets", Key=key, Body=body)
+    filler = fill(runtime.paths.home.parent)
+    assert free_megabytes(runtime.paths.home) < 1
+    with pytest.raises(Exception):  # noqa: B017 - the store reports it as it can (SeaweedFS: 500 or a reset)
+        s3.put_object(Bucket="datasets", Key="while-full", Body=os.urandom(4 << 20))
+    problem = runtime.disk_problem()
+    assert problem is not None and str(runtime.paths.home) in problem
+    filler.unlink()
+    deadline, written = time.monotonic() + 60, False
+    while not written and time.monotonic() < deadline:
+        try:
+            s3.put_object(Bucket="datasets", Key="after", Body=b"space is back")
+            written = True
+        except Exception:
+            time.sleep(1)
+    assert written, "writes did not resume within 60 s of space returning"
+    for key, body in before.items():
+        assert (
+            hashlib.sha256(s3.get_object(Bucket="datasets", Key=key)["Body"].read()).digest()
+            == hashlib.sha256(body).digest()
+        ), key
+    assert all(s.healthy for s in runtime.status())
+    assert runtime.disk_problem() is None
