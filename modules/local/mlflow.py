@@ -64,6 +64,7 @@ def mlflow_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials, dat
         },
         files=[ConfigFile(credentials_file, aws_credentials_file(credentials))],
         ports={"http": port},
-        health_url=http(port, "/health"),
+        # A real API call through the tracking store: /health answers before the database does.
+        health_url=http(port, "/api/2.0/mlflow/experiments/search?max_results=1"),
         metrics_url=http(port, "/metrics"),
     )
