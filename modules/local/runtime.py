@@ -124,7 +124,10 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def is_healthy(url: str, timeout: float = 1.0) -> bool:
+def is_healthy(url: str, timeout: float = 1.0, pid: int | None = None) -> bool:
+    if url.startswith("file://"):  # a launcher's ready file: its pid, written once the server is usable
+        ready = Path(url[len("file://") :])
+        return ready.is_file() and (pid is None or ready.read_text().strip() == str(pid))
     if url.startswith("tcp://"):
         host, port = url[len("tcp://") :].rsplit(":", 1)
         try:
@@ -242,6 +245,8 @@ class LocalRuntime:
                 path = Path(config.path)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 write_private(path, config.content, config.mode)
+            if server.health_url.startswith("file://"):  # a ready file of an earlier life is not health
+                Path(server.health_url[len("file://") :]).unlink(missing_ok=True)
         write_private(self.paths.supervisor_conf, supervisord_conf(servers, self.paths, LAUNCHER), 0o600)
 
     def _start_supervisord(self) -> None:
@@ -302,7 +307,7 @@ class LocalRuntime:
                 component=servers[info["name"]].component if info["name"] in servers else "?",
                 state=info["statename"],
                 pid=info["pid"],
-                healthy=is_healthy(health.get(info["name"], "tcp://127.0.0.1:1")),
+                healthy=is_healthy(health.get(info["name"], "tcp://127.0.0.1:1"), pid=info["pid"]),
                 url=health.get(info["name"], ""),
             )
             for info in self.supervisor.processes()

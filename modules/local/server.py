@@ -22,7 +22,7 @@ class Server:
     component: str
     command: list[str]
     ports: dict[str, int]
-    health_url: str  # http(s)://... answers 200 when ready; tcp://host:port when it only listens
+    health_url: str  # http(s)://... answers 200 when ready; tcp://host:port listens; file://... exists
     env: dict[str, str] = field(default_factory=dict)
     files: list[ConfigFile] = field(default_factory=list)
     directories: list[str] = field(default_factory=list)  # created before start
