@@ -281,10 +281,23 @@ def _status_table(runtime: LocalRuntime) -> Table:
     return table
 
 
+SIM = "sim"  # the sim control plane (docs/sim.md): node groups of dev and prod, no stack file of its own
+
+
+def _sim(verb: str) -> None:
+    """setup / up / down / status of the sim control plane (modules/sim)."""
+    from modules.sim.__main__ import main as sim_main
+
+    if sim_main([verb]) != 0:
+        raise typer.Exit(EXIT_RUNTIME)
+
+
 @app.command()
 @friendly
 def setup(env: EnvArg = "local") -> None:
     """Install the environment's server software once (virtualenvs, Prometheus)."""
+    if env == SIM:
+        return _sim("setup")
     _local_runtime(env).setup()
     console.print("[green]ready[/]")
 
@@ -296,6 +309,8 @@ def up(
     yes: Annotated[bool, typer.Option("--yes", help="apply the cloud plan without asking")] = False,
 ) -> None:
     """Bring an environment up: local processes, or doctor -> cluster -> platform -> smoke for clusters."""
+    if env == SIM:
+        return _sim("up")
     if load_spec(env).is_cluster:
         report = _lifecycle(env, yes).up()
         console.print(f"[green]{env} is up and verified[/] - smoke report: {report}")
@@ -318,6 +333,8 @@ def down(
     ] = False,
 ) -> None:
     """Stop an environment (local: data persists unless --purge); destroy a cluster environment."""
+    if env == SIM:
+        return _sim("down")
     if load_spec(env).is_cluster:
         _lifecycle(env, yes).down(allow_protected=allow_protected)
         console.print(f"[green]{env} destroyed[/]")
@@ -339,6 +356,8 @@ def down(
 @friendly
 def status(env: EnvArg = "local") -> None:
     """Local: what runs and whether it is healthy. Cluster: steps done, drift from the BOM, last smoke."""
+    if env == SIM:
+        return _sim("status")
     if load_spec(env).is_cluster:
         console.print_json(json.dumps(_lifecycle(env, yes=False).status()))
         return
