@@ -57,7 +57,7 @@ def _reason(exc: ApiException) -> str:
         return str(exc.body or exc.reason)
 
 
-def _resource(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
+def resource_of(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
     try:
         return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     except ResourceNotFoundError:
@@ -67,7 +67,7 @@ def _resource(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
 
 def apply_one(dyn: DynamicClient, obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
     meta = obj["metadata"]
-    resource = _resource(dyn, obj)
+    resource = resource_of(dyn, obj)
     result = resource.server_side_apply(
         body=obj,
         name=meta["name"],

@@ -428,13 +428,15 @@ class SimRuntime:
 
     def rss_mib(self) -> dict[str, float]:
         """Resident memory of each sim process (MiB), by program name, and the total."""
+        processes = self.processes()
+        if not processes:
+            return {"total": 0.0}
+        names = {info["pid"]: info["name"] for info in self.supervisor.processes()}
+        names[processes[0].pid] = "supervisord"
         out: dict[str, float] = {}
-        names = (
-            {info["pid"]: info["name"] for info in self.supervisor.processes()} if self.supervisor.is_running() else {}
-        )
-        for process in self.processes():
+        for process in processes:
             with contextlib.suppress(psutil.NoSuchProcess):
-                name = names.get(process.pid, "supervisord" if process.pid == self.processes()[0].pid else "other")
+                name = names.get(process.pid, "other")
                 out[name] = out.get(name, 0.0) + process.memory_info().rss / 2**20
         out["total"] = sum(out.values())
         return out
