@@ -13,11 +13,6 @@ from modules.sim.runtime import SimRuntime
 from modules.sim.servers import SimPaths, SimPorts
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Until pyproject registers it (the suite runs with --strict-markers).
-    config.addinivalue_line("markers", "sim: needs the sim control plane's binaries (python -m modules.sim setup)")
-
-
 def require_binaries(*names: str) -> None:
     """Skip unless the sim binaries are built; building them is CI's job (`python -m modules.sim setup`),
     not a test's: a cold build takes many minutes."""
