@@ -20,7 +20,7 @@ from rich.table import Table
 
 from modules.errors import CnaiError
 from modules.local.paths import LocalPaths
-from modules.local.runtime import LocalRuntime
+from modules.local.runtime import LocalRuntime, process_alive
 from modules.spec import list_envs, load_spec
 from modules.spec.loader import REPO_ROOT
 
@@ -83,19 +83,11 @@ def bench_recovery(runtime: LocalRuntime, timeout: float = 120) -> dict[str, flo
     pid = int((runtime.paths.home / "supervisord.pid").read_text())
     began = time.perf_counter()
     os.kill(pid, signal.SIGKILL)
-    while _alive(pid):
+    while process_alive(pid):
         time.sleep(0.05)
     runtime.up()
     figures["recovery_supervisord_s"] = time.perf_counter() - began
     return figures
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def bench_first_run(console: Console, cold_cache: bool) -> float:

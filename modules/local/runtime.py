@@ -375,9 +375,9 @@ class LocalRuntime:
         try:
             self.supervisor.shutdown()
         except RPC_ERRORS:
-            if pid is not None and _process_alive(pid):
+            if pid is not None and process_alive(pid):
                 os.kill(pid, signal.SIGTERM)  # the socket is gone but the daemon is not
-        while pid is not None and _process_alive(pid):
+        while pid is not None and process_alive(pid):
             time.sleep(0.1)
         for server in self._server_plan():
             reap(server_id(self.paths, server))  # anything a crash orphaned outside supervisord's group
@@ -409,7 +409,7 @@ def serve_model(model_repository: Path, inference_url: str, name: str, model_uri
         raise LocalError(f"model server refused to load {model_uri} as {name}: {response.text[:500]}")
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

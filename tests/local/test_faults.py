@@ -13,15 +13,13 @@ import threading
 import time
 from collections.abc import Callable
 
-import boto3
 import psutil
 import pytest
-from botocore.config import Config
 from mlflow import MlflowClient
 from pymilvus import DataType, MilvusClient
 
-from modules.local.paths import LocalPaths
-from modules.local.runtime import LocalRuntime, port_is_free
+from modules.local.runtime import port_is_free
+from tests.local.stacks import NO_RETRIES, running_stack, s3_client
 from tests.local.test_runtime import kill_supervisord, shifted_spec, wait_restarted
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -31,24 +29,12 @@ WRITE_SECONDS_AROUND_FAULT = 1.5
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
-    home = tmp_path_factory.mktemp("cnai-faults")
-    runtime = LocalRuntime(shifted_spec(), LocalPaths(home=home, venvs_root=LocalPaths.from_env().venvs_root))
-    runtime.up()
-    yield runtime
-    runtime.down()
+    yield from running_stack(shifted_spec(), tmp_path_factory.mktemp("cnai-faults"))
 
 
 @pytest.fixture(scope="module")
 def s3(runtime):
-    creds = json.loads(runtime.paths.credentials.read_text())
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
-        aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"],
-        region_name="us-east-1",
-        config=Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}),
-    )
+    return s3_client(runtime, NO_RETRIES)
 
 
 class Writer:

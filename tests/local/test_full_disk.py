@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import subprocess
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
-from modules.local.paths import LocalPaths
-from modules.local.runtime import LocalRuntime, free_megabytes
+from modules.local.runtime import free_megabytes
 from modules.spec import validate
 from modules.spec.models import LocalPorts
 from tests.conftest import env_document
+from tests.local.stacks import NO_RETRIES, running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
@@ -45,24 +42,7 @@ def small_disk(tmp_path_factory):
 def runtime(small_disk):
     document = env_document("local")
     document["local"] = {"ports": ports_apart()}
-    runtime = LocalRuntime(
-        validate("local", document), LocalPaths(home=small_disk / "home", venvs_root=LocalPaths.from_env().venvs_root)
-    )
-    runtime.up()
-    yield runtime
-    runtime.down()
-
-
-def s3_client(runtime):
-    creds = json.loads(runtime.paths.credentials.read_text())
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
-        aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"],
-        region_name="us-east-1",
-        config=Config(connect_timeout=2, read_timeout=20, retries={"max_attempts": 1}),
-    )
+    yield from running_stack(validate("local", document), small_disk / "home")
 
 
 def fill(folder) -> object:
@@ -77,7 +57,7 @@ def fill(folder) -> object:
 
 
 def test_full_disk_refuses_writes_loses_nothing_and_recovers(runtime):
-    s3 = s3_client(runtime)
+    s3 = s3_client(runtime, NO_RETRIES)
     before = {f"before/{i}": os.urandom(64 * 1024) for i in range(5)}
     for key, body in before.items():
         s3.put_object(Bucket="datasets", Key=key, Body=body)

@@ -34,6 +34,7 @@ from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
 from modules.spec.models import LocalPorts
 from tests.conftest import env_document
+from tests.local.stacks import running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
@@ -55,22 +56,12 @@ def home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime(home):
-    runtime = LocalRuntime(shifted_spec(), LocalPaths(home=home, venvs_root=LocalPaths.from_env().venvs_root))
-    runtime.up()
-    yield runtime
-    runtime.down()
+    yield from running_stack(shifted_spec(), home)
 
 
 @pytest.fixture(scope="module")
 def s3(runtime):
-    creds = json.loads(runtime.paths.credentials.read_text())
-    return boto3.client(
-        "s3",
-        endpoint_url=f"http://127.0.0.1:{runtime.spec.local.ports.object_storage}",
-        aws_access_key_id=creds["access_key"],
-        aws_secret_access_key=creds["secret_key"],
-        region_name="us-east-1",
-    )
+    return s3_client(runtime)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from modules.endpoints import Endpoints
-from modules.local.paths import LocalPaths
-from modules.local.runtime import LocalRuntime
 from smoke_tests.runner import CHECKS_DIR, run_smoke
+from tests.local.stacks import running_stack
 from tests.local.test_runtime import shifted_spec
 from tests.smoke_tests.browser import load_report
 
@@ -20,11 +19,7 @@ pytestmark = [pytest.mark.local, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("smoke-home")
-    runtime = LocalRuntime(shifted_spec(), LocalPaths(home=home, venvs_root=LocalPaths.from_env().venvs_root))
-    runtime.up()
-    yield runtime
-    runtime.down()
+    yield from running_stack(shifted_spec(), tmp_path_factory.mktemp("smoke-home"))
 
 
 def run_checks(endpoints_path, *args: str) -> subprocess.CompletedProcess:
