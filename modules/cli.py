@@ -334,7 +334,7 @@ def down(
 ) -> None:
     """Stop an environment (local: data persists unless --purge); destroy a cluster environment."""
     if env == SIM:
-        return _sim("down")
+        return _sim("purge" if purge else "down")
     if load_spec(env).is_cluster:
         _lifecycle(env, yes).down(allow_protected=allow_protected)
         console.print(f"[green]{env} destroyed[/]")

@@ -23,9 +23,20 @@ def gpus_requested(pool: GpuPool | None) -> int:
     return pool.gpus_per_node if pool.sharing.mode == "none" else 1
 
 
+# Host resources per GPU unit: the jobs' work is on the GPU; the host holds PyTorch's CUDA context and
+# the membw/allreduce buffers. Small enough that a one-GPU node (g5.xlarge: 3920m CPU, ~14.5 GiB
+# allocatable after kubelet reservations) places it; the sim proves the fit on every pool's nodes.
+CPU_PER_GPU = 1
+MEMORY_GIB_PER_GPU = 6
+
+
 def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any]:
     gpus = gpus_requested(pool)
-    resources = {"cpu": "4" if gpus else "1", "memory": "16Gi" if gpus else "2Gi"}
+    resources = (
+        {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
+        if gpus
+        else {"cpu": "1", "memory": "2Gi"}
+    )
     limits = {**resources, **({GPU_RESOURCE: str(gpus)} if gpus else {})}
     return {
         "name": job,
