@@ -124,6 +124,16 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def busy_ports(servers: list[Server]) -> list[str]:
+    """'port N (server role)' for every port of these servers that something already holds."""
+    return [
+        f"port {port} ({server.name} {role})"
+        for server in servers
+        for role, port in server.ports.items()
+        if not port_is_free(port)
+    ]
+
+
 def is_healthy(url: str, timeout: float = 1.0, pid: int | None = None) -> bool:
     if url.startswith("file://"):  # a launcher's ready file: its pid, written once the server is usable
         ready = Path(url[len("file://") :])
@@ -221,13 +231,7 @@ class LocalRuntime:
         return Endpoints.read(self.paths.endpoints)
 
     def _check_ports(self, servers: list[Server]) -> None:
-        busy = [
-            f"port {port} ({server.name} {role})"
-            for server in servers
-            for role, port in server.ports.items()
-            if not port_is_free(port)
-        ]
-        if busy:
+        if busy := busy_ports(servers):
             raise LocalError(
                 "cannot start: already in use: "
                 + "; ".join(busy)

@@ -32,7 +32,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.k8s.kueue import kueue_manager_config, kueue_values
 from modules.local.reaper import processes_of, reap
-from modules.local.runtime import exclusive, port_is_free
+from modules.local.runtime import busy_ports, exclusive
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.sim import apply as kube
@@ -305,13 +305,7 @@ class SimRuntime:
         )
 
     def _check_ports(self, plan: list[Server]) -> None:
-        busy = [
-            f"port {port} ({server.name} {role})"
-            for server in plan
-            for role, port in server.ports.items()
-            if not port_is_free(port)
-        ]
-        if busy:
+        if busy := busy_ports(plan):
             raise SimError(
                 "sim up: cannot start, already in use: "
                 + "; ".join(busy)
