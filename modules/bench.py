@@ -90,6 +90,26 @@ def bench_recovery(runtime: LocalRuntime, timeout: float = 120) -> dict[str, flo
     return figures
 
 
+def bench_sim(console: Console) -> dict[str, float]:
+    """The sim control plane (when `cnai setup sim` has built it): a first up over fresh state, a warm up
+    after down (the issue's goal: <= 30 s), the RSS of every process, and down."""
+    from modules.sim import build
+    from modules.sim.runtime import SimRuntime
+    from modules.sim.servers import SimPaths
+
+    if build.missing():
+        console.print("sim binaries not built (`cnai setup sim`): sim figures skipped")
+        return {}
+    with tempfile.TemporaryDirectory(prefix="cnai-bench-sim-") as home:
+        runtime = SimRuntime(paths=SimPaths(Path(home)), console=console)
+        figures = {"sim_first_up_s": timed(runtime.up)}
+        figures["sim_down_s"] = timed(runtime.down)
+        figures["sim_warm_up_s"] = timed(runtime.up)
+        figures["sim_rss_mb"] = runtime.rss_mib()["total"] * 1.048576
+        runtime.down()
+    return figures
+
+
 def bench_first_run(console: Console, cold_cache: bool) -> float:
     """README command 1 as a newcomer runs it: a copy of this checkout, a fresh HOME and no virtualenv,
     with uv's download cache warm (a second machine sharing it) or empty. Raises unless it ends green."""
@@ -208,6 +228,10 @@ TARGETS = {
         f"recovery_{name}_s": (f"kill -9 {name} -> healthy again", None)
         for name in ("object_storage", "mlflow", "model_server", "vector_db", "prometheus", "supervisord")
     },
+    "sim_first_up_s": ("sim up over fresh state (dev + prod node groups, Kueue)", None),
+    "sim_down_s": ("sim down", None),
+    "sim_warm_up_s": ("sim warm up to ready API server, nodes and controllers", 30),
+    "sim_rss_mb": ("sim control plane RSS (MB)", None),
     "first_run_warm_cache_s": ("README command 1, fresh HOME, warm package cache", 240),
     "first_run_cold_cache_s": ("README command 1, fresh HOME, cold package cache", None),
 }
@@ -219,6 +243,7 @@ def run_bench(out: Path, console: Console, with_smoke: bool = True, first_run: b
         **bench_platform(),
         **bench_synth(),
         **bench_local(console, with_smoke),
+        **bench_sim(console),
     }
     if first_run:
         figures["first_run_warm_cache_s"] = bench_first_run(console, cold_cache=False)
