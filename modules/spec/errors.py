@@ -31,7 +31,8 @@ class SpecError:
 
     def __str__(self) -> str:
         got = "" if self.value is NO_VALUE else f" (got {short(self.value)})"
-        return f"{self.path or '<root>'}: {self.message}{got}"
+        # Checks word their messages with spec values (a region, a pool name): bounded here, once.
+        return f"{clip(self.path, 200) or '<root>'}: {clip(self.message, 600)}{got}"
 
 
 MAX_LISTED = 100  # problems spelled out in a message; the rest are counted

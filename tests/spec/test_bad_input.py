@@ -246,3 +246,12 @@ def test_odd_keys_and_huge_values_make_short_errors(prod_doc):
     with pytest.raises(SpecInvalid) as info:
         validate("t", prod_doc)
     assert all(len(str(e)) < 300 for e in info.value.errors)
+
+
+def test_messages_that_quote_a_huge_value_stay_short(prod_doc):
+    """Found by the file fuzzer in CI: a 5,000-character region was quoted whole by the zone and
+    accelerator-offer checks ("zone is not in region 111...")."""
+    prod_doc["cluster"]["region"] = "1" * 5000
+    with pytest.raises(SpecInvalid) as info:
+        validate("prod", prod_doc)
+    assert info.value.errors and all(len(str(error)) < 1000 for error in info.value.errors)
