@@ -29,7 +29,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.endpoints import Endpoints
 from modules.local.install import ensure_venv, install_all, prometheus_binary, venv_ready
-from modules.local.mlserver import model_settings
+from modules.local.models import serve_model
 from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of, reap
 from modules.local.server import S3Credentials, Server
@@ -401,16 +401,6 @@ class LocalRuntime:
         serve_model(
             self.paths.model_repository, f"http://127.0.0.1:{self.spec.local.ports.model_server}", name, model_uri
         )
-
-
-def serve_model(model_repository: Path, inference_url: str, name: str, model_uri: str) -> None:
-    """Put a model in MLServer's repository (so it loads at every start) and load it now."""
-    folder = model_repository / name
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model-settings.json").write_text(json.dumps(model_settings(name, model_uri), indent=2))
-    response = httpx.post(f"{inference_url}/v2/repository/models/{name}/load", timeout=300)
-    if response.status_code != 200:
-        raise LocalError(f"model server refused to load {model_uri} as {name}: {response.text[:500]}")
 
 
 def process_alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from modules.endpoints import Endpoints
-from modules.local.runtime import serve_model
+from modules.local.models import serve_model
 from smoke_tests.checks.conftest import JobRunner, assert_passed, reaching, require
 
 MODEL_NAME = "cnai-smoke-mlp"
