@@ -32,7 +32,7 @@ from modules.local.install import ensure_venv, install_all, prometheus_binary, v
 from modules.local.models import serve_model
 from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of, reap
-from modules.local.server import S3Credentials, Server
+from modules.local.server import ConfigFile, S3Credentials, Server
 from modules.local.stack import local_endpoints, local_servers
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.local.tls import TlsFiles, ensure_tls
@@ -97,12 +97,29 @@ def load_or_create_credentials(path: Path) -> S3Credentials:
     return creds
 
 
-def write_private(path: Path, content: str, mode: int) -> None:
+def write_private(path: Path, content: str | bytes, mode: int = 0o600) -> None:
     """Write a file that never exists, even for an instant, with looser permissions than `mode`."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     os.fchmod(fd, mode)
-    with os.fdopen(fd, "w") as handle:
+    with os.fdopen(fd, "wb" if isinstance(content, bytes) else "w") as handle:
         handle.write(content)
+
+
+def write_config_files(files: list[ConfigFile]) -> None:
+    for config in files:
+        path = Path(config.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, config.content, config.mode)
+
+
+def start_supervisord(conf: Path) -> None:
+    """supervisord daemonizes; it returns once it listens on its socket."""
+    subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], check=True)
+
+
+def log_tail(log: Path, lines: int = 15) -> str:
+    tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
+    return f"--- {log} ---\n" + "\n".join(tail)
 
 
 def free_megabytes(path: Path) -> float:
@@ -209,7 +226,7 @@ class LocalRuntime:
             self._check_ports(servers)
             self._write_files(servers)
             try:  # from here on, an error or Ctrl-C leaves nothing running
-                self._start_supervisord()
+                start_supervisord(self.paths.supervisor_conf)
                 self._wait_healthy(servers)
                 self._create_buckets(credentials)
             except BaseException:
@@ -245,19 +262,10 @@ class LocalRuntime:
             self.paths.data(server.name).mkdir(parents=True, exist_ok=True)
             for directory in server.directories:
                 Path(directory).mkdir(parents=True, exist_ok=True)
-            for config in server.files:
-                path = Path(config.path)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                write_private(path, config.content, config.mode)
+            write_config_files(server.files)
             if server.health_url.startswith("file://"):  # a ready file of an earlier life is not health
                 Path(server.health_url[len("file://") :]).unlink(missing_ok=True)
         write_private(self.paths.supervisor_conf, supervisord_conf(servers, self.paths, LAUNCHER), 0o600)
-
-    def _start_supervisord(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.paths.supervisor_conf)],
-            check=True,
-        )
 
     def _wait_healthy(self, servers: list[Server]) -> None:
         deadline = time.monotonic() + self.spec.local.ready_timeout_seconds
@@ -271,16 +279,11 @@ class LocalRuntime:
                     pending.remove(server)
                 time.sleep(0.2)
         if pending:
-            details = "\n".join(self._log_tail(s.name) for s in pending)
+            details = "\n".join(log_tail(self.paths.logs / f"{s.name}.log") for s in pending)
             raise LocalError(
                 f"not healthy within {self.spec.local.ready_timeout_seconds}s: "
                 f"{', '.join(s.name for s in pending)}; everything was stopped.\n{details}"
             )
-
-    def _log_tail(self, name: str, lines: int = 15) -> str:
-        log = self.paths.logs / f"{name}.log"
-        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
-        return f"--- {log} ---\n" + "\n".join(tail)
 
     def _create_buckets(self, credentials: S3Credentials) -> None:
         if not self.spec.components.object_storage.enabled:

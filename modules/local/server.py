@@ -28,6 +28,7 @@ class Server:
     directories: list[str] = field(default_factory=list)  # created before start
     metrics_url: str | None = None
     venv: str | None = None  # key of modules/versions.yaml local_servers
+    autostart: bool = True  # False: started later through supervisord's API (it waits on something)
     stop_signal: str = "TERM"
     stop_wait_seconds: int = 10
 

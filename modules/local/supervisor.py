@@ -46,7 +46,7 @@ def supervisord_conf(servers: list[Server], paths: LocalPaths, launcher: list[st
         conf[f"program:{server.name}"] = {
             "command": " ".join(_quote(part) for part in [*launcher, server_id(paths, server), "--", *server.command]),
             "directory": str(paths.home),
-            "autostart": "true",
+            "autostart": "true" if server.autostart else "false",
             "autorestart": "true",
             "startsecs": "1",
             "startretries": "10",

@@ -10,14 +10,12 @@ and its log. down: stops every process (data stays in .cnai/sim); purge deletes 
 from __future__ import annotations
 
 import base64
-import configparser
 import contextlib
 import json
 import os
 import shutil
 import socket
 import ssl
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +30,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.k8s.kueue import kueue_manager_config, kueue_values
 from modules.local.reaper import processes_of, reap
-from modules.local.runtime import busy_ports, exclusive
+from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervisord, write_config_files, write_private
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.sim import apply as kube
@@ -106,10 +104,7 @@ def healthy(paths: SimPaths, server: Server, timeout: float = 1.0) -> bool:
 
 def _write_private(path: Path, content: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(content)
-    path.chmod(0o600)
+    write_private(path, content)
 
 
 def ensure_pki(paths: SimPaths) -> None:
@@ -218,7 +213,7 @@ class SimRuntime:
             self._write_files(plan)
             phases: dict[str, float] = {}
             try:
-                self._start_supervisord()
+                start_supervisord(self.paths.local.supervisor_conf)
                 report = self._bring_up(plan, phases)
             except BaseException:
                 self._stop_supervisord()
@@ -254,7 +249,7 @@ class SimRuntime:
         except RPC_ERRORS as exc:
             raise SimError(
                 f"sim up: kueue did not start ({exc}); everything was stopped. "
-                f"Log {self.paths.log('kueue')}\n{self._log_tail('kueue')}"
+                f"Log {self.paths.log('kueue')}\n{log_tail(self.paths.log('kueue'))}"
             ) from exc
         self._wait_healthy([by_name["kueue"]])
         phases["kueue ready"] = time.monotonic() - t3
@@ -278,7 +273,7 @@ class SimRuntime:
         except TimeoutError as exc:
             raise SimError(
                 f"sim up: {exc}; everything was stopped. Component: {component}, log {self.paths.log(component)}\n"
-                + self._log_tail(component)
+                + log_tail(self.paths.log(component))
             ) from exc
 
     @staticmethod
@@ -316,38 +311,12 @@ class SimRuntime:
         local = self.paths.local
         for directory in (local.logs, local.config):
             directory.mkdir(parents=True, exist_ok=True)
-        files = [
-            ConfigFile(str(self.paths.kubeconfig), servers.kubeconfig(self.paths, self.ports, "admin"), 0o600),
-            *(f for s in plan for f in s.files),
-        ]
         for s in plan:
             for directory in s.directories:
                 Path(directory).mkdir(parents=True, exist_ok=True, mode=0o700)
-        for config in files:
-            path = Path(config.path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(config.content)
-            path.chmod(config.mode)
-        local.supervisor_conf.write_text(self._supervisord_conf(plan))
-
-    def _supervisord_conf(self, plan: list[Server]) -> str:
-        """The local runtime's supervisord.conf, with Kueue started later (its CRDs must exist)."""
-        conf = configparser.RawConfigParser()
-        conf.optionxform = str  # type: ignore[assignment,method-assign]
-        conf.read_string(supervisord_conf(plan, self.paths.local, LAUNCHER))
-        conf["program:kueue"]["autostart"] = "false"
-        out = []
-        for section in conf.sections():
-            out.append(f"[{section}]")
-            out += [f"{k} = {v}" for k, v in conf[section].items()]
-            out.append("")
-        return "\n".join(out)
-
-    def _start_supervisord(self) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.paths.local.supervisor_conf)],
-            check=True,
-        )
+        kubeconfig = ConfigFile(str(self.paths.kubeconfig), servers.kubeconfig(self.paths, self.ports, "admin"))
+        write_config_files([kubeconfig, *(f for s in plan for f in s.files)])
+        write_private(local.supervisor_conf, supervisord_conf(plan, local, LAUNCHER))
 
     def _wait_healthy(self, plan: list[Server]) -> None:
         deadline = time.monotonic() + self.ready_timeout
@@ -363,7 +332,7 @@ class SimRuntime:
                     break
                 time.sleep(0.2)
         if pending:
-            details = "\n".join(self._log_tail(s.name) for s in pending)
+            details = "\n".join(log_tail(self.paths.log(s.name)) for s in pending)
             raise SimError(
                 f"sim up: not ready within {self.ready_timeout:.0f}s: "
                 + ", ".join(f"{s.name} (log {self.paths.log(s.name)})" for s in pending)
@@ -376,11 +345,6 @@ class SimRuntime:
             states = {p["name"]: p["statename"] for p in self.supervisor.processes()}
             return any(states.get(s.name) == "FATAL" for s in pending)
         return False
-
-    def _log_tail(self, name: str, lines: int = 15) -> str:
-        log = self.paths.log(name)
-        tail = log.read_text(errors="replace").splitlines()[-lines:] if log.is_file() else ["(no log)"]
-        return f"--- {log} ---\n" + "\n".join(tail)
 
     def _write_state(self, report: UpReport) -> None:
         state = {

@@ -325,6 +325,7 @@ def kueue(paths: SimPaths, ports: SimPorts, kueue_binary: str, manager_config: d
         health_url=f"http://{LOOPBACK}:{ports.kueue_health}/readyz",
         files=[ConfigFile(str(config_path), config, 0o600), _kubeconfig_file(paths, ports, "kueue")],
         directories=[str(paths.kueue_certs)],
+        autostart=False,  # started once its CRDs and webhook certificate exist
     )
 
 
