@@ -16,7 +16,7 @@ import typer
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from modules.errors import CnaiError
 from modules.local.install import InstallError
@@ -284,6 +284,16 @@ def _status_table(runtime: LocalRuntime) -> Table:
 SIM = "sim"  # the sim control plane (docs/sim.md): node groups of dev and prod, no stack file of its own
 
 
+def _sim_smoke(out: Path) -> tuple[int, dict[str, Any]]:
+    """The cluster smoke run on the running sim, for each environment it emulates."""
+    from modules.sim.runtime import SimRuntime
+    from modules.sim.smoke import run_smoke as sim_smoke
+
+    runtime = SimRuntime.running(console=err_console)
+    report = sim_smoke(runtime.client(), runtime.specs, out, err_console)
+    return (1 if report["summary"]["failed"] else 0), report
+
+
 def _sim(verb: str) -> None:
     """setup / up / down / status of the sim control plane (modules/sim)."""
     from modules.sim.__main__ import main as sim_main
@@ -410,17 +420,19 @@ def smoke(
     """Run the smoke suite against a running environment; exit 0 only if every check passed."""
     from smoke_tests.runner import run_smoke  # torch and friends: only for this verb
 
-    spec = load_spec(env)
-    if spec.is_cluster:
+    if env == SIM:
+        code, report = _sim_smoke(out)
+    elif load_spec(env).is_cluster:
         lifecycle = _lifecycle(env, yes=False)
         lifecycle.run_smoke()
         console.print(f"smoke report: {lifecycle.paths.report}")
         return
-    endpoints_path = LocalPaths.from_env(env).endpoints
-    if not endpoints_path.is_file():
-        raise CnaiError(f"{env} is not up (no {endpoints_path}): run `cnai up {env}` first")
-    code, report = run_smoke(env, endpoints_path, out)
-    table = Table("check", "outcome", "message")
+    else:
+        endpoints_path = LocalPaths.from_env(env).endpoints
+        if not endpoints_path.is_file():
+            raise CnaiError(f"{env} is not up (no {endpoints_path}): run `cnai up {env}` first")
+        code, report = run_smoke(env, endpoints_path, out)
+    table = Table(Column("check", overflow="fold"), "outcome", "message")
     for check in report["checks"]:
         color = {"passed": "green", "failed": "red", "skipped": "yellow"}[check["outcome"]]
         table.add_row(check["name"], f"[{color}]{check['outcome']}[/]", check["message"][:80])

@@ -50,6 +50,9 @@ class Inference(Contract):
     grpc: str | None = None
     metrics_url: str | None = None
     model_repository: str | None = Field(None, description="local only: folder of model-settings.json files")
+    model_store_uri: str | None = Field(
+        None, description="cluster only: where the smoke model is published for the platform's InferenceService"
+    )
 
 
 class ScrapeTarget(Contract):

@@ -29,6 +29,7 @@ PERF_FIGURES = {
 SERIES = ("latencies_ms", "loss_curve")
 # What each check module verifies, in the order of the summary strip.
 CHECK_AREAS = {
+    "test_cluster_jobs": "queued and placed",
     "test_gpu_jobs": "GPU jobs",
     "test_object_storage": "object storage",
     "test_mlflow": "MLflow",
@@ -56,7 +57,8 @@ def read_junit(path: Path) -> list[CheckOutcome]:
     outcomes = []
     for case in ET.parse(path).getroot().iter("testcase"):
         module = case.get("classname", "").rsplit(".", 1)[-1]
-        outcome, message, cause = "passed", "", ""
+        outcome, cause = "passed", ""
+        message = (case.findtext("system-out") or "").strip().split("\n")[0][:300]  # what a passed check saw
         for tag in ("failure", "error", "skipped"):
             node = case.find(tag)
             if node is not None:
@@ -69,6 +71,28 @@ def read_junit(path: Path) -> list[CheckOutcome]:
             CheckOutcome(f"{module}::{case.get('name')}", outcome, float(case.get("time", 0)), message, cause)
         )
     return outcomes
+
+
+def write_junit(checks: list[CheckOutcome], path: Path) -> None:
+    """JUnit XML of checks that did not come from pytest (a cluster run's), in the shape read_junit reads."""
+    failures = sum(c.outcome == "failed" for c in checks)
+    skipped = sum(c.outcome == "skipped" for c in checks)
+    suite = ET.Element(
+        "testsuite", name="cnai-smoke", tests=str(len(checks)), failures=str(failures), skipped=str(skipped)
+    )
+    for check in checks:
+        module, name = check.name.split("::", 1)
+        case = ET.SubElement(
+            suite, "testcase", classname=f"smoke_tests.checks.{module}", name=name, time=f"{check.seconds:.3f}"
+        )
+        if check.outcome != "passed":
+            node = ET.SubElement(case, "failure" if check.outcome == "failed" else "skipped", message=check.message)
+            node.text = check.cause or check.message
+        elif check.message:
+            ET.SubElement(case, "system-out").text = check.message
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
 
 
 def redact(value: Any, key: str = "") -> Any:

@@ -51,7 +51,11 @@ def versions_that_ran(target: str) -> dict[str, str]:
     from modules.versions import bom
 
     pins = bom()
-    if target == "local":
+    if target == "sim":
+        ran = {
+            name: f"{entry['module']} {entry['version']}" for name, entry in pins["sim"].items() if "module" in entry
+        }
+    elif target == "local":
         ran = {name: " ".join(entry.get("packages", [])) for name, entry in pins["local_servers"].items()}
         ran["prometheus"] = f"Debian package {pins['local_servers']['prometheus']['debian_package']}"
     else:

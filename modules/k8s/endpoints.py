@@ -16,6 +16,7 @@ from modules.endpoints import (
     KubernetesAccess,
     ObjectStore,
 )
+from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service, smoke_model_uri
 from modules.k8s.object_storage import CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.security import COMPONENT_NAMESPACES
@@ -44,14 +45,14 @@ def _object_store(spec: Spec) -> ObjectStore | None:
     )
 
 
-SMOKE_MODEL = "cnai-smoke-mlp"
-
-
 def _inference(spec: Spec) -> Inference | None:
     """The smoke model's predictor service (KServe Standard mode: <isvc>-predictor in the team namespace)."""
-    if not spec.components.kserve.enabled or not spec.teams:
+    if not smoke_inference_service(spec):
         return None
-    return Inference(url=f"http://{SMOKE_MODEL}-predictor.{spec.teams[0].namespace_name}.svc:80")
+    return Inference(
+        url=f"http://{SMOKE_MODEL}-predictor.{spec.teams[0].namespace_name}.svc:80",
+        model_store_uri=smoke_model_uri(spec),
+    )
 
 
 def cluster_endpoints(spec: Spec) -> Endpoints:

@@ -14,7 +14,7 @@ import pulumi
 
 from modules.cloud.identities import model_service_account_name, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
-from modules.k8s.object_storage import runs_in_cluster
+from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import annotate, k8s_object, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.k8s.security import COMPONENT_NAMESPACES, GATEWAY_ACCESS_LABEL
@@ -38,6 +38,7 @@ PROXY_LABELS = {
 ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "vllm"]}
 GPU_RUNTIMES = {"vllm"}
+CERT_MANAGER_VALUES = {"crds": {"enabled": True}}  # the chart installs its CRDs only when asked
 
 
 class ServingError(ValueError):
@@ -146,7 +147,7 @@ def model_service_account(spec: Spec, team: Team) -> dict[str, Any]:
         "ServiceAccount",
         model_service_account_name(team),
         team.namespace_name,
-        secrets=[{"name": "s3-credentials"}],
+        secrets=[{"name": TEAM_CREDENTIALS_SECRET}],
         automountServiceAccountToken=False,
     )
     return annotate(account, service_account_annotations(spec, f"models-{team.name}"))
@@ -199,6 +200,26 @@ def inference_service(
     return isvc
 
 
+SMOKE_MODEL = "cnai-smoke-mlp"
+
+
+def smoke_model_uri(spec: Spec) -> str:
+    """Where the smoke suite publishes the model it trained (the registered version's MLflow model
+    folder), and the smoke InferenceService serves from."""
+    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
+    return f"{scheme}://{spec.bucket('models')}/smoke/{SMOKE_MODEL}"
+
+
+def smoke_inference_service(spec: Spec) -> list[dict[str, Any]]:
+    """The InferenceService the smoke suite's pipeline check infers against, owned by the platform:
+    MLServer on CPU in the first team's namespace, with that team's model identity."""
+    kserve, storage = spec.components.kserve, spec.components.object_storage
+    servable = "mlserver" in kserve.runtimes and storage.enabled and "models" in storage.buckets
+    if not (kserve.enabled and servable and spec.teams):
+        return []
+    return [inference_service(spec, spec.teams[0], SMOKE_MODEL, "mlflow", smoke_model_uri(spec), replicas=1)]
+
+
 def kserve_values(spec: Spec) -> dict[str, Any]:
     return {
         "kserve": {
@@ -221,7 +242,12 @@ def kserve_values(spec: Spec) -> dict[str, Any]:
 def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
     if not spec.components.kserve.enabled:
         return []
-    return [*gateway_objects(spec), *serving_runtimes(spec), *(model_service_account(spec, t) for t in spec.teams)]
+    return [
+        *gateway_objects(spec),
+        *serving_runtimes(spec),
+        *(model_service_account(spec, t) for t in spec.teams),
+        *smoke_inference_service(spec),
+    ]
 
 
 @dataclass(frozen=True)
@@ -239,7 +265,7 @@ class KServe(pulumi.ComponentResource):
             f"{name}-cert-manager",
             "cert-manager",
             COMPONENT_NAMESPACES["cert_manager"][0],
-            {"crds": {"enabled": True}},
+            CERT_MANAGER_VALUES,
             child,
         )
         envoy = helm_release(f"{name}-envoy-gateway", "envoy-gateway", NAMESPACE, {}, child)

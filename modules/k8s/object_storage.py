@@ -19,6 +19,7 @@ from modules.spec import Spec
 NAMESPACE = COMPONENT_NAMESPACES["object_storage"][0]
 IDENTITIES_SECRET = "cnai-s3-identities"
 CREDENTIALS_SECRET = "cnai-s3-credentials"
+TEAM_CREDENTIALS_SECRET = "s3-credentials"  # a team's own keys, in its namespace
 
 
 def runs_in_cluster(spec: Spec) -> bool:
@@ -80,7 +81,7 @@ def s3_identities(identities: list[S3Identity]) -> dict[str, Any]:
 
 
 def s3_credentials_secret(
-    namespace: str, identity: S3Identity, credentials_file: Any, name: str = "s3-credentials"
+    namespace: str, identity: S3Identity, credentials_file: Any, name: str = TEAM_CREDENTIALS_SECRET
 ) -> dict[str, Any]:
     """An identity's keys for one namespace's clients: env-style keys and an AWS credentials file
     (mounted as a file by servers, so no secret sits in an environment variable)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import hardened_container_security, hardened_pod_security, k8s_object
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
@@ -85,6 +86,28 @@ def smoke_job(
 
 SUITE_JOB = "cnai-smoke-suite"
 SUITE_ENDPOINTS = "cnai-smoke-endpoints"
+MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"  # a team's MLflow user, in its namespace
+
+
+def _secret_env(variable: str, secret: str, optional: bool = False) -> dict[str, Any]:
+    reference = {"name": secret, "key": variable} | ({"optional": True} if optional else {})
+    return {"name": variable, "valueFrom": {"secretKeyRef": reference}}
+
+
+def suite_credentials(spec: Spec) -> list[dict[str, Any]]:
+    """The suite's credentials, from Secrets in its team's namespace: the team's S3 keys when the store
+    runs in the cluster (a cloud store is reached with the team's workload identity instead), and the
+    team's MLflow user where MLflow has basic auth (optional: the platform does not create MLflow users
+    yet, and the checks then report MLflow's 401)."""
+    env = []
+    if runs_in_cluster(spec):
+        env += [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    if spec.components.mlflow.enabled and spec.components.mlflow.auth:
+        env += [
+            _secret_env(v, MLFLOW_CREDENTIALS_SECRET, optional=True)
+            for v in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+        ]
+    return env
 
 
 def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
@@ -98,6 +121,8 @@ def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, A
     job["metadata"]["name"] = SUITE_JOB
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["command"] = ["python", "-m", "smoke_tests.runner", *args]
+    if env := suite_credentials(spec):
+        container["env"] = env
     container["volumeMounts"].append({"name": "endpoints", "mountPath": "/etc/cnai", "readOnly": True})
     job["spec"]["template"]["spec"]["volumes"].append({"name": "endpoints", "configMap": {"name": SUITE_ENDPOINTS}})
     return [config, job]

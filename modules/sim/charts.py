@@ -9,6 +9,8 @@ CA that signed its serving certificate (the API server cannot reach Service IPs 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from modules.k8s.kserve import CERT_MANAGER_VALUES
 from modules.spec.loader import REPO_ROOT
 from modules.versions import chart
 
@@ -29,10 +32,30 @@ INSTALLED_KINDS = (
     "ClusterRoleBinding",
     "Role",
     "RoleBinding",
+    "ConfigMap",  # a controller's configuration (KServe's inferenceservice-config)
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 )
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
+
+# Charts of the platform whose CRDs the sim serves, so every kind cnai authors is validated by its real
+# schema: BOM key -> (folder inside the chart holding the CRDs, values that make the chart render them).
+# kube-prometheus-stack's CRDs are its `crds` subchart (the full chart needs subcharts the snapshot lacks).
+CRD_CHARTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "kserve-crd": ("", {}),
+    "envoy-gateway": ("", {}),
+    "kube-prometheus-stack": ("charts/crds", {}),
+    "cloudnative-pg": ("", {}),
+    "cert-manager": ("", CERT_MANAGER_VALUES),
+}
+
+
+class _ChartLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe YAML loading of chart output, where a lone `=` (YAML 1.1's `value` type, e.g. an enum of
+    operators in the Gateway API CRDs) is the string it means to Kubernetes."""
+
+
+_ChartLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 class ChartError(Exception):
@@ -45,7 +68,8 @@ def charts_dir() -> Path:
 
 
 def chart_dir(name: str) -> Path:
-    folder = charts_dir() / name
+    """The unpacked chart of BOM entry `name` (its folder is the chart's own name)."""
+    folder = charts_dir() / str(chart(name)["chart"])
     meta = folder / "Chart.yaml"
     if not meta.is_file():
         raise ChartError(f"chart {name}: {meta} not found. Set CNAI_CHARTS to the folder of unpacked charts.")
@@ -55,10 +79,14 @@ def chart_dir(name: str) -> Path:
     return folder
 
 
-def render(helm: str, name: str, release: str, namespace: str, values: dict[str, Any]) -> list[dict[str, Any]]:
-    """`helm template` of a pinned chart with the given values: every document, as dicts."""
+def render(
+    helm: str, name: str, release: str, namespace: str, values: dict[str, Any], folder: str = ""
+) -> list[dict[str, Any]]:
+    """`helm template --include-crds` of a pinned chart (or a folder inside it, e.g. a CRD subchart)
+    with the given values: every document, as dicts."""
+    source = chart_dir(name) / folder
     done = subprocess.run(
-        [helm, "template", release, str(chart_dir(name)), "--namespace", namespace, "--values", "-"],
+        [helm, "template", release, str(source), "--namespace", namespace, "--include-crds", "--values", "-"],
         input=yaml.safe_dump(values),
         capture_output=True,
         text=True,
@@ -66,7 +94,33 @@ def render(helm: str, name: str, release: str, namespace: str, values: dict[str,
     )
     if done.returncode != 0:
         raise ChartError(f"chart {name}: helm template failed: {done.stderr.strip()[-2000:]}")
-    return [d for d in yaml.safe_load_all(done.stdout) if d]
+    return [d for d in yaml.load_all(done.stdout, Loader=_ChartLoader) if d]
+
+
+def render_cached(
+    helm: str, cache: Path, name: str, release: str, namespace: str, values: dict[str, Any], folder: str = ""
+) -> list[dict[str, Any]]:
+    """render(), kept in `cache` keyed by chart version, folder, values and helm: `helm template` of a
+    large chart takes seconds, and a warm `cnai up sim` should not pay it again."""
+    key = json.dumps([chart(name)["version"], folder, release, namespace, values, Path(helm).name], sort_keys=True)
+    path = cache / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    docs = render(helm, name, release, namespace, values, folder)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(docs))
+    tmp.replace(path)
+    return docs
+
+
+def platform_crds(helm: str, cache: Path) -> list[dict[str, Any]]:
+    """The CRDs of the platform's charts (CRD_CHARTS), as the releases would install them."""
+    return [
+        doc
+        for name, (folder, values) in CRD_CHARTS.items()
+        for doc in crds(render_cached(helm, cache, name, name, "default", values, folder))
+    ]
 
 
 def loopback_client_config(client_config: dict[str, Any], port: int, ca_pem: bytes) -> dict[str, Any]:

@@ -28,16 +28,19 @@ import psutil
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from modules.cluster import apply as kube
+from modules.errors import CnaiError
+from modules.k8s.kserve import kserve_values
 from modules.k8s.kueue import kueue_manager_config, kueue_values
 from modules.local.reaper import processes_of, reap
 from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervisord, write_config_files, write_private
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
-from modules.sim import apply as kube
 from modules.sim import build, charts, pki, servers
 from modules.sim.nodes import sim_nodes
 from modules.sim.servers import (
     IDENTITIES,
+    KSERVE_NAMESPACE,
     KUEUE_NAMESPACE,
     KUEUE_WEBHOOK_SECRET,
     KUEUE_WEBHOOK_SERVICE,
@@ -51,7 +54,7 @@ DEFAULT_EMULATES = ("dev", "prod")
 READY_TIMEOUT = float(os.environ.get("CNAI_SIM_READY_TIMEOUT", "120"))
 
 
-class SimError(Exception):
+class SimError(CnaiError):
     """Something the user can act on: names the component, its log file and the fix."""
 
 
@@ -119,6 +122,7 @@ def ensure_pki(paths: SimPaths) -> None:
         "apiserver": lambda: pki.serving_certificate(ca, "kube-apiserver", *pki.apiserver_names()),
         "etcd": lambda: pki.serving_certificate(ca, "etcd", *pki.loopback_names()),
         "kueue-ca": lambda: pki.certificate_authority(**pki.KUEUE_CA),
+        "kserve-webhook": lambda: pki.serving_certificate(ca, "kserve-webhook", *pki.loopback_names()),
         "service-account": pki.service_account_key,
         **{name: (lambda i=identity: pki.client_certificate(ca, i)) for name, identity in IDENTITIES.items()},
     }
@@ -137,6 +141,8 @@ def ensure_pki(paths: SimPaths) -> None:
     for name, source in (("tls.crt", paths.cert("kueue-webhook")), ("tls.key", paths.key("kueue-webhook"))):
         _write_private(paths.kueue_certs / name, source.read_bytes())
     _write_private(paths.kueue_certs / "ca.crt", paths.cert("kueue-ca").read_bytes())
+    for name, source in (("tls.crt", paths.cert("kserve-webhook")), ("tls.key", paths.key("kserve-webhook"))):
+        _write_private(paths.kserve_certs / name, source.read_bytes())
 
 
 def kueue_webhook_secret(paths: SimPaths) -> dict[str, Any]:
@@ -179,9 +185,9 @@ class SimRuntime:
         return [load_spec(env) for env in self.emulates]
 
     @property
-    def kueue_spec(self) -> Spec:
-        """Kueue's process configuration (integrations, waitForPodsReady, fair sharing) comes from
-        the first emulated environment; the emulated environments share one Kueue controller."""
+    def controller_spec(self) -> Spec:
+        """Kueue's and KServe's configuration (integrations, waitForPodsReady, fair sharing, deployment
+        mode) comes from the first emulated environment; the emulated environments share the controllers."""
         return self.specs[0]
 
     def servers(self) -> list[Server]:
@@ -189,7 +195,10 @@ class SimRuntime:
         return [
             *servers.control_plane(self.paths, self.ports, kube_bin),
             servers.kwok(self.paths, self.ports, str(build.path_of("kwok")), str(build.path_of("kwok-stages"))),
-            servers.kueue(self.paths, self.ports, str(build.path_of("kueue")), kueue_manager_config(self.kueue_spec)),
+            servers.kueue(
+                self.paths, self.ports, str(build.path_of("kueue")), kueue_manager_config(self.controller_spec)
+            ),
+            servers.kserve(self.paths, self.ports, str(build.path_of("kserve"))),
         ]
 
     def kubeconfig(self) -> Path:
@@ -223,43 +232,55 @@ class SimRuntime:
             return report
 
     def _bring_up(self, plan: list[Server], phases: dict[str, float]) -> UpReport:
-        by_name = {s.name: s for s in plan}
-        t0 = time.monotonic()
-        self._wait_healthy([s for s in plan if s.name != "kueue"])
-        phases["control plane ready"] = time.monotonic() - t0
+        controllers = [s for s in plan if not s.autostart]
+        started = time.monotonic()
+        self._wait_healthy([s for s in plan if s.autostart])
+        phases["control plane ready"] = time.monotonic() - started
         dyn = self.client()
-        t1 = time.monotonic()
-        # The chart's objects, webhook configurations included (Kueue's certificate management injects
-        # its CA into them at start), and the Secret with the webhook certificate.
-        kueue_objects = self._kueue_chart_objects()
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": KUEUE_NAMESPACE}}
-        secret = kueue_webhook_secret(self.paths)
-        applied = len(self._apply(dyn, [namespace, *kueue_objects, secret], "kueue chart objects"))
-        names = [o["metadata"]["name"] for o in charts.crds(kueue_objects)]
-        self._wait(lambda: kube.crds_established(dyn, names), "kueue CRDs established", "kube-apiserver")
-        phases["kueue CRDs, RBAC, webhooks"] = time.monotonic() - t1
-        t2 = time.monotonic()
+        started = time.monotonic()
+        objects = self._chart_objects()
+        crds = charts.crds(objects)
+        applied = len(self._apply(dyn, crds, "CRDs of the platform's charts"))
+        names = [o["metadata"]["name"] for o in crds]
+        self._wait(lambda: kube.crds_established(dyn, names), "CRDs established", "kube-apiserver")
+        applied += len(self._apply(dyn, [o for o in objects if o not in crds], "chart objects"))
+        phases["CRDs, RBAC, webhooks"] = time.monotonic() - started
+        started = time.monotonic()
         nodes = [n for spec in self.specs for n in sim_nodes(spec)]
         applied += len(self._apply(dyn, nodes, "nodes"))
         self._wait(lambda: self._nodes_ready(dyn, [n["metadata"]["name"] for n in nodes]), "nodes Ready", "kwok")
-        phases["nodes ready"] = time.monotonic() - t2
-        t3 = time.monotonic()
-        try:
-            self.supervisor.start("kueue")
-        except RPC_ERRORS as exc:
-            raise SimError(
-                f"sim up: kueue did not start ({exc}); everything was stopped. "
-                f"Log {self.paths.log('kueue')}\n{log_tail(self.paths.log('kueue'))}"
-            ) from exc
-        self._wait_healthy([by_name["kueue"]])
-        phases["kueue ready"] = time.monotonic() - t3
+        phases["nodes ready"] = time.monotonic() - started
+        started = time.monotonic()
+        for server in controllers:
+            try:
+                self.supervisor.start(server.name)
+            except RPC_ERRORS as exc:
+                raise SimError(
+                    f"sim up: {server.name} did not start ({exc}); everything was stopped. "
+                    f"Log {self.paths.log(server.name)}\n{log_tail(self.paths.log(server.name))}"
+                ) from exc
+        self._wait_healthy(controllers)
+        phases["kueue and kserve ready"] = time.monotonic() - started
         return UpReport(0.0, self.emulates, len(nodes), applied, phases)
 
-    def _kueue_chart_objects(self) -> list[dict[str, Any]]:
-        docs = charts.render(
-            str(build.path_of("helm")), "kueue", "kueue", KUEUE_NAMESPACE, kueue_values(self.kueue_spec)
-        )
-        return charts.installable(docs, self.ports.kueue_webhook, self.paths.cert("kueue-ca").read_bytes())
+    def _chart_objects(self) -> list[dict[str, Any]]:
+        """What the sim installs of the charts: the platform charts' CRDs; Kueue's and KServe's chart
+        objects with cnai's values (their webhooks pointed at the local controllers), their namespaces,
+        and the Secret with Kueue's webhook certificate (its certificate management injects its CA)."""
+        helm, cache, spec = str(build.path_of("helm")), self.paths.charts_cache, self.controller_spec
+        kueue = charts.render_cached(helm, cache, "kueue", "kueue", KUEUE_NAMESPACE, kueue_values(spec))
+        kserve = charts.render_cached(helm, cache, "kserve", "kserve", KSERVE_NAMESPACE, kserve_values(spec))
+        namespaces = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+            for name in (KUEUE_NAMESPACE, KSERVE_NAMESPACE)
+        ]
+        return [
+            *charts.platform_crds(helm, cache),
+            *namespaces,
+            *charts.installable(kueue, self.ports.kueue_webhook, self.paths.cert("kueue-ca").read_bytes()),
+            kueue_webhook_secret(self.paths),
+            *charts.installable(kserve, self.ports.kserve_webhook, self.paths.ca.read_bytes()),
+        ]
 
     def _apply(self, dyn: Any, objects: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:
         try:
@@ -345,6 +366,18 @@ class SimRuntime:
             states = {p["name"]: p["statename"] for p in self.supervisor.processes()}
             return any(states.get(s.name) == "FATAL" for s in pending)
         return False
+
+    @classmethod
+    def running(cls, console: Console | None = None) -> SimRuntime:
+        """The sim that is up (its paths and ports from the environment), emulating what it was started
+        with; a clear error when it is not up or not healthy."""
+        probe = cls(console=console)
+        if not probe.supervisor.is_running() or not probe.paths.state.is_file():
+            raise SimError("the sim is not up: run `cnai up sim` first")
+        runtime = cls(tuple(json.loads(probe.paths.state.read_text())["emulates"]), console=console)
+        if unhealthy := [s.name for s in runtime.status() if not s.healthy]:
+            raise SimError(f"the sim is up but not healthy: {', '.join(unhealthy)}; logs in {runtime.paths.logs}")
+        return runtime
 
     def _write_state(self, report: UpReport) -> None:
         state = {

@@ -1,8 +1,10 @@
 """The sim control plane as supervised local servers: pure builders returning `Server` objects.
 
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and the Kueue controller, each
-bound to 127.0.0.1 only, each with its own client identity (certificate) where it talks to the API
-server. Files (kubeconfigs, configs) are returned as `ConfigFile`s the runtime writes.
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, the Kueue and the KServe
+controllers, each with its own client identity (certificate) where it talks to the API server, each
+bound to 127.0.0.1 - except KServe's webhook listener: its manager has no flag for the host, so
+controller-runtime binds the port on every interface (TLS with a certificate for 127.0.0.1 only).
+Files (kubeconfigs, configs) are returned as `ConfigFile`s the runtime writes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from modules.k8s.kserve import NAMESPACE as KSERVE_NAMESPACE
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, Server
 from modules.sim.pki import SERVICE_CIDR, Identity
@@ -22,6 +25,7 @@ KUEUE_NAMESPACE = "kueue-system"
 KUEUE_SERVICE_ACCOUNT = "kueue-controller-manager"  # the chart's names (release `kueue`)
 KUEUE_WEBHOOK_SERVICE = "kueue-webhook-service"
 KUEUE_WEBHOOK_SECRET = "kueue-webhook-server-cert"
+KSERVE_SERVICE_ACCOUNT = "kserve-controller-manager"  # the kserve-resources chart's name
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 POD_CIDR = "10.244.0.1/16"
@@ -41,6 +45,11 @@ IDENTITIES = {
         ("system:serviceaccounts", f"system:serviceaccounts:{KUEUE_NAMESPACE}"),
     ),
     "kwok": Identity("kwok", "cnai-kwok", ("system:masters",)),
+    "kserve": Identity(
+        "kserve",
+        f"system:serviceaccount:{KSERVE_NAMESPACE}:{KSERVE_SERVICE_ACCOUNT}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{KSERVE_NAMESPACE}"),
+    ),
 }
 
 
@@ -59,6 +68,9 @@ class SimPorts:
     kueue_health: int
     kueue_metrics: int
     kueue_visibility: int
+    kserve_webhook: int
+    kserve_health: int
+    kserve_metrics: int
 
     @classmethod
     def from_base(cls, base: int = 26400) -> SimPorts:
@@ -119,6 +131,20 @@ class SimPaths:
     @property
     def kueue_certs(self) -> Path:
         return self.home / "kueue-certs"
+
+    @property
+    def kserve_tmp(self) -> Path:
+        """KServe's TMPDIR: its webhook server reads tls.crt/tls.key from <TMPDIR>/k8s-webhook-server/
+        serving-certs (controller-runtime's default; the manager has no flag for it)."""
+        return self.home / "kserve-tmp"
+
+    @property
+    def kserve_certs(self) -> Path:
+        return self.kserve_tmp / "k8s-webhook-server" / "serving-certs"
+
+    @property
+    def charts_cache(self) -> Path:
+        return self.home / "charts"
 
     @property
     def state(self) -> Path:
@@ -326,6 +352,30 @@ def kueue(paths: SimPaths, ports: SimPorts, kueue_binary: str, manager_config: d
         files=[ConfigFile(str(config_path), config, 0o600), _kubeconfig_file(paths, ports, "kueue")],
         directories=[str(paths.kueue_certs)],
         autostart=False,  # started once its CRDs and webhook certificate exist
+    )
+
+
+def kserve(paths: SimPaths, ports: SimPorts, kserve_binary: str) -> Server:
+    """KServe's controller manager; it reads its inferenceservice-config ConfigMap from POD_NAMESPACE."""
+    return Server(
+        name="kserve",
+        component="sim",
+        command=[
+            kserve_binary,
+            f"--metrics-addr={LOOPBACK}:{ports.kserve_metrics}",
+            f"--health-probe-addr={LOOPBACK}:{ports.kserve_health}",
+            f"--webhook-port={ports.kserve_webhook}",
+        ],
+        env={
+            "KUBECONFIG": str(paths.kubeconfig_of("kserve")),
+            "POD_NAMESPACE": KSERVE_NAMESPACE,
+            "TMPDIR": str(paths.kserve_tmp),
+        },
+        ports={"webhook": ports.kserve_webhook, "health": ports.kserve_health, "metrics": ports.kserve_metrics},
+        health_url=f"http://{LOOPBACK}:{ports.kserve_health}/readyz",
+        files=[_kubeconfig_file(paths, ports, "kserve")],
+        directories=[str(paths.kserve_certs)],
+        autostart=False,  # started once its CRDs, RBAC and configuration exist
     )
 
 

@@ -8,7 +8,9 @@ import time
 
 import httpx
 import pytest
+from kubernetes.client.exceptions import ApiException
 
+from modules.cluster import apply as kube
 from modules.sim import build
 from modules.sim.nodes import node_groups, node_name
 from modules.sim.runtime import SimRuntime
@@ -45,7 +47,7 @@ def test_rbac_is_enforced_for_component_identities(sim: SimRuntime):
 
 def test_every_component_is_running_and_healthy(sim: SimRuntime):
     status = {s.name: s for s in sim.status()}
-    expected = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue"}
+    expected = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue", "kserve"}
     assert set(status) == expected
     assert all(s.state == "RUNNING" and s.healthy for s in status.values()), status
     rss = sim.rss_mib()
@@ -149,3 +151,36 @@ def test_kueue_runs_as_its_charts_service_account(sim: SimRuntime):
     assert _get(f"{base}/apis/kueue.x-k8s.io/v1beta2/clusterqueues", tls) == 200
     assert _get(f"{base}/api/v1/namespaces/{KUEUE_NAMESPACE}/secrets", tls) == 200  # the chart's secrets Role
     assert _get(f"{base}/api/v1/namespaces/default/secrets", tls) == 403
+
+
+def test_kserve_validating_webhook_is_called_by_the_api_server(sim: SimRuntime):
+    """KServe's validator refuses an InferenceService name that is not a DNS-1035 label (the API server
+    alone would accept it): proof the API server reached KServe's webhook over TLS."""
+    dyn = sim.client()
+    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
+    namespaces.server_side_apply(
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sim-kserve-probe"}},
+        name="sim-kserve-probe",
+        field_manager="cnai-test",
+    )
+    isvc = {
+        "apiVersion": "serving.kserve.io/v1beta1",
+        "kind": "InferenceService",
+        "metadata": {"name": "1-starts-with-a-digit", "namespace": "sim-kserve-probe"},
+        "spec": {"predictor": {"model": {"modelFormat": {"name": "mlflow"}, "storageUri": "s3://models/x"}}},
+    }
+    try:
+        with pytest.raises(ApiException) as refused:
+            kube.apply_one(dyn, isvc)
+        assert refused.value.status == 403  # how the API server reports a webhook's denial
+        assert '"inferenceservice.kserve-webhook-server.validator\\" denied the request' in refused.value.body
+        assert "must start with alphabetical character" in refused.value.body
+    finally:
+        namespaces.delete(name="sim-kserve-probe")
+
+
+def test_kserve_runs_as_its_charts_service_account(sim: SimRuntime):
+    base = f"https://127.0.0.1:{sim.ports.apiserver}"
+    tls = _tls(sim, "kserve")
+    assert _get(f"{base}/apis/serving.kserve.io/v1beta1/inferenceservices", tls) == 200
+    assert _get(f"{base}/apis/kueue.x-k8s.io/v1beta2/clusterqueues", tls) == 403  # not in its chart's RBAC

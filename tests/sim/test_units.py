@@ -40,11 +40,33 @@ def test_kubernetes_is_the_boms_minor():
 
 
 def test_staging_modules_replaced_by_the_matching_release():
-    upstream = "replace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n\tk8s.io/kms => ./staging/src/k8s.io/kms\n)\n"
-    assert build.staging_replaces(upstream, "v1.35.4") == [
-        "k8s.io/api => k8s.io/api v0.35.4",
-        "k8s.io/kms => k8s.io/kms v0.35.4",
+    staged = ("k8s.io/api", "k8s.io/kms")
+    upstream = {"Replace": [{"Old": {"Path": p}, "New": {"Path": f"./staging/src/{p}"}} for p in staged]}
+    assert build.upstream_directives(upstream, "v1.35.4") == [
+        "replace k8s.io/api => k8s.io/api v0.35.4",
+        "replace k8s.io/kms => k8s.io/kms v0.35.4",
     ]
+
+
+def test_upstream_replaces_and_excludes_are_copied():
+    upstream = {
+        "Replace": [
+            {"Old": {"Path": "k8s.io/api"}, "New": {"Path": "k8s.io/api", "Version": "v0.34.5"}},
+            {"Old": {"Path": "a.io/x", "Version": "v1.0.0"}, "New": {"Path": "b.io/x", "Version": "v1.0.4"}},
+        ],
+        "Exclude": [{"Path": "google.golang.org/grpc/stats/opentelemetry", "Version": "v0.0.0-1"}],
+    }
+    assert build.upstream_directives(upstream, "v1.35.4") == [
+        "replace k8s.io/api => k8s.io/api v0.34.5",
+        "replace a.io/x v1.0.0 => b.io/x v1.0.4",
+        "exclude google.golang.org/grpc/stats/opentelemetry v0.0.0-1",
+    ]
+
+
+def test_a_local_replace_outside_staging_is_refused():
+    upstream = {"Replace": [{"Old": {"Path": "a.io/x"}, "New": {"Path": "./hack/x"}}]}
+    with pytest.raises(build.SimBuildError, match=r"cannot resolve the local replace a\.io/x => \./hack/x"):
+        build.upstream_directives(upstream, "v1.35.4")
 
 
 def test_binaries_are_named_by_version(tmp_path, monkeypatch):

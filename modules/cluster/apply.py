@@ -1,4 +1,5 @@
-"""Server-side apply of authored objects to the sim's API server (the `kubernetes` client, manager `cnai`).
+"""Server-side apply of authored objects to a real API server, the sim's or a cluster's (the
+`kubernetes` client, field manager `cnai`).
 
 Every object goes through the real API server: OpenAPI and CRD schema validation, CEL rules,
 defaulting and admission webhooks. Rejections are collected, not raised one by one, so one run names

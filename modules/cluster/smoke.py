@@ -1,0 +1,304 @@
+"""`cnai smoke` on a cluster: the suite Job and every pool's GPU Jobs, followed through the real API.
+
+The Jobs are server-side applied (field manager `cnai`) and followed through their Kueue Workloads
+(admitted into which ClusterQueue and flavor), their Pods (bound to which nodes, of which pool) and
+their conditions (Complete / Failed). What the pods printed comes back through their logs: each GPU
+job's result line (smoke_tests.result) and the suite's report line (smoke_tests.runner). All of it
+becomes one report (report.json, junit.xml, report.html) like the local environment's.
+
+On the sim, kwok plays the kubelet: pods are bound and complete, but no container runs, so there are
+no logs - the admission, placement and completion checks are real, the result checks are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes.client import CoreV1Api
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from modules.cluster import apply as kube
+from modules.k8s.kueue import API as KUEUE_API
+from modules.k8s.kueue import flavor_name
+from modules.k8s.smoke_jobs import SUITE_JOB
+from modules.spec import Spec
+from modules.spec.models import GPU_RESOURCE, POOL_LABEL
+from smoke_tests.report import CheckOutcome
+from smoke_tests.result import MARKER, parse_results
+from smoke_tests.runner import REPORT_MARKER
+
+CLUSTER_CHECKS = "test_cluster_jobs"  # the report's area for admission, placement and completion
+GPU_CHECKS = "test_gpu_jobs"
+NO_CONTAINERS = "the sim's kwok binds and completes pods without running a container: no log, no result"
+
+
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for found in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if found["type"] == kind:
+            return found
+    return None
+
+
+def is_true(obj: dict[str, Any] | None, kind: str) -> bool:
+    return (condition(obj, kind) or {}).get("status") == "True"
+
+
+@dataclass
+class JobOutcome:
+    """One smoke Job as the cluster saw it."""
+
+    name: str
+    namespace: str
+    queue: str
+    pool: str | None  # the GPU pool it tests (None: the suite, on CPU)
+    expected_flavor: str | None
+    uid: str = ""
+    admitted: bool = False
+    cluster_queue: str | None = None
+    flavors: dict[str, str] = field(default_factory=dict)
+    pending_message: str | None = None
+    nodes: dict[str, str | None] = field(default_factory=dict)  # node -> its pool label
+    unschedulable: list[str] = field(default_factory=list)
+    finished: str | None = None  # Complete | Failed
+    finish_message: str | None = None
+    log: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.pool}/{self.name}" if self.pool else self.name
+
+
+def job_outcomes(spec: Spec, manifests: list[dict[str, Any]]) -> list[JobOutcome]:
+    """What to follow: every Job of the manifests, with the queue and pool the spec expects."""
+    outcomes = []
+    for manifest in manifests:
+        if manifest["kind"] != "Job":
+            continue
+        meta, pod = manifest["metadata"], manifest["spec"]["template"]["spec"]
+        pool = (pod.get("nodeSelector") or {}).get(POOL_LABEL)
+        outcomes.append(
+            JobOutcome(
+                name=meta["name"],
+                namespace=meta["namespace"],
+                queue=meta["labels"]["kueue.x-k8s.io/queue-name"],
+                pool=pool,
+                expected_flavor=flavor_name(spec.pool(pool)) if pool else None,
+            )
+        )
+    return outcomes
+
+
+class SmokeRun:
+    """Adapter: applies the smoke Jobs, follows them to the end, collects their logs."""
+
+    def __init__(self, dyn: DynamicClient, console: Console | None = None) -> None:
+        self.dyn = dyn
+        self.core = CoreV1Api(dyn.client)
+        self.console = console or Console(stderr=True)
+
+    def _api(self, api_version: str, kind: str) -> Any:
+        return self.dyn.resources.get(api_version=api_version, kind=kind)
+
+    def replace(self, manifests: list[dict[str, Any]], timeout: float) -> None:
+        """Delete the Jobs of an earlier run (and wait until gone), then apply these."""
+        jobs = self._api("batch/v1", "Job")
+        for manifest in manifests:
+            if manifest["kind"] == "Job":
+                meta = manifest["metadata"]
+                try:
+                    jobs.delete(
+                        name=meta["name"], namespace=meta["namespace"], body={"propagationPolicy": "Foreground"}
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+        kube.wait_for(lambda: not self._remaining(manifests), timeout, "earlier smoke Jobs deleted")
+        kube.apply_all(self.dyn, manifests, retries_for_webhooks=30)
+
+    def _remaining(self, manifests: list[dict[str, Any]]) -> list[str]:
+        jobs = self._api("batch/v1", "Job")
+        left = []
+        for manifest in (m for m in manifests if m["kind"] == "Job"):
+            meta = manifest["metadata"]
+            try:
+                jobs.get(name=meta["name"], namespace=meta["namespace"])
+                left.append(meta["name"])
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        return left
+
+    def follow(self, outcomes: list[JobOutcome], timeout: float, collect_logs: bool = True) -> None:
+        """Poll until every Job finished (or `timeout`), updating the outcomes; then read the logs."""
+        deadline = time.monotonic() + timeout
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=self.console) as progress:
+            task = progress.add_task("smoke jobs", total=len(outcomes))
+            while True:
+                self._observe(outcomes)
+                done = sum(o.finished is not None for o in outcomes)
+                admitted = sum(o.admitted for o in outcomes)
+                placed = sum(bool(o.nodes) for o in outcomes)
+                progress.update(
+                    task,
+                    completed=done,
+                    description=f"smoke jobs: {admitted} admitted, {placed} placed, {done} of {len(outcomes)} finished",
+                )
+                if done == len(outcomes) or time.monotonic() > deadline or self._stuck(outcomes):
+                    break
+                time.sleep(1)
+        if collect_logs:
+            for outcome in outcomes:
+                outcome.log = self._logs(outcome)
+
+    @staticmethod
+    def _stuck(outcomes: list[JobOutcome]) -> bool:
+        """Only Jobs the scheduler refused are left: on fixed nodes its verdict will not change."""
+        open_jobs = [o for o in outcomes if o.finished is None]
+        return bool(open_jobs) and all(o.unschedulable for o in open_jobs)
+
+    def _observe(self, outcomes: list[JobOutcome]) -> None:
+        namespaces = sorted({o.namespace for o in outcomes})
+        jobs = {
+            (j["metadata"]["namespace"], j["metadata"]["name"]): j
+            for ns in namespaces
+            for j in self._api("batch/v1", "Job").get(namespace=ns).to_dict()["items"]
+        }
+        workloads = [
+            w for ns in namespaces for w in self._api(KUEUE_API, "Workload").get(namespace=ns).to_dict()["items"]
+        ]
+        pods = [p for ns in namespaces for p in self._api("v1", "Pod").get(namespace=ns).to_dict()["items"]]
+        node_pools = {
+            n["metadata"]["name"]: n["metadata"].get("labels", {}).get(POOL_LABEL)
+            for n in self._api("v1", "Node").get().to_dict()["items"]
+        }
+        for outcome in outcomes:
+            job = jobs.get((outcome.namespace, outcome.name))
+            if job is None:
+                continue
+            outcome.uid = job["metadata"]["uid"]
+            self._admission(outcome, workloads)
+            mine = [
+                p for p in pods if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == outcome.name
+            ]
+            outcome.nodes = {
+                p["spec"]["nodeName"]: node_pools.get(p["spec"]["nodeName"]) for p in mine if p["spec"].get("nodeName")
+            }
+            outcome.unschedulable = [
+                (condition(p, "PodScheduled") or {}).get("message") or "unschedulable"
+                for p in mine
+                if (condition(p, "PodScheduled") or {}).get("reason") == "Unschedulable"
+            ]
+            for kind in ("Complete", "Failed"):
+                if is_true(job, kind):
+                    outcome.finished, outcome.finish_message = kind, (condition(job, kind) or {}).get("message")
+
+    @staticmethod
+    def _admission(outcome: JobOutcome, workloads: list[dict[str, Any]]) -> None:
+        workload = next(
+            (w for w in workloads if any(r["uid"] == outcome.uid for r in w["metadata"].get("ownerReferences", []))),
+            None,
+        )
+        if workload is None:
+            return
+        outcome.admitted = outcome.admitted or is_true(workload, "Admitted")
+        admission = (workload.get("status") or {}).get("admission")
+        if admission:
+            outcome.cluster_queue = admission["clusterQueue"]
+            outcome.flavors = {
+                k: v for ps in admission["podSetAssignments"] for k, v in (ps.get("flavors") or {}).items()
+            }
+        elif not outcome.admitted:
+            outcome.pending_message = (condition(workload, "QuotaReserved") or {}).get("message")
+
+    def _logs(self, outcome: JobOutcome) -> str:
+        selector = f"batch.kubernetes.io/job-name={outcome.name}"
+        texts = []
+        for pod in self.core.list_namespaced_pod(outcome.namespace, label_selector=selector).items:
+            try:
+                texts.append(self.core.read_namespaced_pod_log(pod.metadata.name, outcome.namespace))
+            except ApiException:
+                continue  # no container ran (or its log is gone): the result check says so
+        return "\n".join(texts)
+
+
+# --- checks --------------------------------------------------------------------------------------
+def _check(module: str, name: str, ok: bool | None, message: str, seconds: float = 0.0) -> CheckOutcome:
+    outcome = "skipped" if ok is None else "passed" if ok else "failed"
+    return CheckOutcome(f"{module}::{name}", outcome, seconds, message[:300], "" if ok in (True, None) else message)
+
+
+def job_checks(outcome: JobOutcome, simulated: bool) -> list[CheckOutcome]:
+    """Queued into the team's ClusterQueue and the pool's flavor, placed on the pool's nodes, finished."""
+    where = f"[{outcome.label}]"
+    flavor = outcome.flavors.get(GPU_RESOURCE) if outcome.pool else None
+    right_queue = outcome.admitted and outcome.cluster_queue == outcome.queue
+    right_flavor = outcome.pool is None or flavor == outcome.expected_flavor
+    admitted = (
+        f"admitted into ClusterQueue {outcome.cluster_queue}" + (f", flavor {flavor}" if outcome.pool else "")
+        if outcome.admitted
+        else f"not admitted: {outcome.pending_message or 'no Workload admission'}"
+    )
+    if outcome.admitted and not (right_queue and right_flavor):
+        admitted += f" (expected ClusterQueue {outcome.queue}, flavor {outcome.expected_flavor})"
+    wrong_pool = {n: p for n, p in outcome.nodes.items() if outcome.pool and p != outcome.pool}
+    placed = (
+        f"bound to {', '.join(sorted(outcome.nodes))}" + (f" (pool {outcome.pool})" if outcome.pool else "")
+        if outcome.nodes and not wrong_pool
+        else f"on nodes of other pools: {wrong_pool}"
+        if wrong_pool
+        else f"not bound: {'; '.join(outcome.unschedulable) or 'no pod scheduled'}"
+    )
+    finished = outcome.finished or "did not finish in time"
+    checks = [
+        _check(CLUSTER_CHECKS, f"test_admitted{where}", right_queue and right_flavor, admitted),
+        _check(CLUSTER_CHECKS, f"test_placed{where}", bool(outcome.nodes) and not wrong_pool, placed),
+        _check(
+            CLUSTER_CHECKS,
+            f"test_completed{where}",
+            outcome.finished == "Complete",
+            f"{finished}{': ' + outcome.finish_message if outcome.finish_message else ''}",
+        ),
+    ]
+    if outcome.pool:
+        checks.append(_result_check(outcome, simulated))
+    return checks
+
+
+def _result_check(outcome: JobOutcome, simulated: bool) -> CheckOutcome:
+    name = f"test_result[{outcome.label}]"
+    results = parse_results(outcome.log)
+    if not results:
+        if simulated:
+            return _check(GPU_CHECKS, name, None, NO_CONTAINERS)
+        return _check(GPU_CHECKS, name, False, f"no result line in the log of job {outcome.namespace}/{outcome.name}")
+    result = results[-1]
+    return _check(GPU_CHECKS, name, result.status != "fail", f"{result.status}: {result.message}")
+
+
+def suite_report(outcome: JobOutcome) -> dict[str, Any] | None:
+    """The report the suite Job printed on its marked log line."""
+    line = next((ln for ln in outcome.log.splitlines() if ln.startswith(REPORT_MARKER)), None)
+    return json.loads(line.removeprefix(REPORT_MARKER)) if line else None
+
+
+def collect(outcomes: list[JobOutcome], simulated: bool) -> tuple[list[CheckOutcome], list[str]]:
+    """Every check of the run, and every job result line (each GPU job's, and the suite's own jobs');
+    the suite's own checks are merged in."""
+    checks = [c for o in outcomes for c in job_checks(o, simulated)]
+    results = [r.line() for o in outcomes if o.pool for r in parse_results(o.log)[-1:]]
+    suite = next((o for o in outcomes if o.name == SUITE_JOB), None)
+    report = suite_report(suite) if suite else None
+    if report is not None:
+        checks += [CheckOutcome(**c) for c in report["checks"]]
+        results += [json.dumps({MARKER: 1, **job}) for job in report["jobs"]]
+    elif suite is not None:
+        reason = NO_CONTAINERS if simulated else f"the suite job printed no report (its log: {len(suite.log)} chars)"
+        checks.append(_check(CLUSTER_CHECKS, "test_suite_report", None if simulated else False, reason))
+    return checks, results

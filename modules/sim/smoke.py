@@ -1,0 +1,183 @@
+"""`cnai smoke sim`: the cluster smoke run on the sim, for each emulated environment in turn.
+
+Per environment: every object cnai authors for it is applied to the real API server; the Secrets the
+platform's Pulumi components would create (a team's S3 keys) are stood in for with random keys, as
+the sim runs no object store; the real KServe controller must turn the platform's smoke
+InferenceService into its Deployment and Service; then the suite Job and every pool's GPU Jobs go
+through modules.cluster.smoke like on a cluster. Afterwards the environment's objects are deleted,
+since the emulated environments share team names. One report covers every environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from rich.console import Console
+
+from modules.cluster import apply as kube
+from modules.cluster.smoke import JobOutcome, SmokeRun, collect, job_outcomes
+from modules.k8s.endpoints import cluster_endpoints
+from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service
+from modules.k8s.kueue import API as KUEUE_API
+from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
+from modules.k8s.objects import k8s_object
+from modules.k8s.render import OBJECT_BUILDERS
+from modules.k8s.smoke_jobs import smoke_jobs, smoke_suite
+from modules.spec import Spec
+from modules.spec.models import GPU_RESOURCE
+from modules.versions import image
+from smoke_tests.report import CheckOutcome, build_report, write_junit
+from smoke_tests.runner import versions_that_ran
+
+SERVING_CHECKS = "test_serving"
+JOB_TIMEOUT = 120.0
+KSERVE_TIMEOUT = 60.0
+
+
+@dataclass
+class EnvironmentRun:
+    environment: str
+    objects_applied: int
+    outcomes: list[JobOutcome]
+    checks: list[CheckOutcome]
+
+
+def platform_objects(spec: Spec) -> list[dict[str, Any]]:
+    """Every object cnai authors for the environment except the smoke Jobs (the run applies those)."""
+    return [obj for name, builder in OBJECT_BUILDERS.items() if name != "smoke-jobs" for obj in builder(spec)]
+
+
+def stand_in_secrets(spec: Spec) -> list[dict[str, Any]]:
+    """Each team's S3 keys as the ObjectStorage component creates them, with random values (no store
+    runs in the sim; nothing is written anywhere but the sim's etcd)."""
+    if not runs_in_cluster(spec):
+        return []
+    return [
+        k8s_object(
+            "v1",
+            "Secret",
+            TEAM_CREDENTIALS_SECRET,
+            team.namespace_name,
+            type="Opaque",
+            stringData={"AWS_ACCESS_KEY_ID": secrets.token_hex(10), "AWS_SECRET_ACCESS_KEY": secrets.token_hex(20)},
+        )
+        for team in spec.teams
+    ]
+
+
+def smoke_manifests(spec: Spec) -> list[dict[str, Any]]:
+    suite = smoke_suite(spec, spec.teams[0], cluster_endpoints(spec).model_dump_json()) if spec.teams else []
+    return [*suite, *smoke_jobs(spec)]
+
+
+def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcome | None:
+    """The platform's smoke InferenceService, turned by the real KServe controller into a Deployment
+    running cnai's MLServer runtime image, and a Service."""
+    if not smoke_inference_service(spec):
+        return None
+    namespace = spec.teams[0].namespace_name
+    name = f"{SMOKE_MODEL}-predictor"
+    started = time.monotonic()
+
+    def created() -> dict[str, Any] | None:
+        deployment = dyn.resources.get(api_version="apps/v1", kind="Deployment").get(name=name, namespace=namespace)
+        dyn.resources.get(api_version="v1", kind="Service").get(name=name, namespace=namespace)
+        return deployment.to_dict()
+
+    check = f"{SERVING_CHECKS}::test_platform_inference_service"
+    try:
+        deployment = kube.wait_for(created, timeout, f"KServe's Deployment and Service {namespace}/{name}")
+    except TimeoutError as exc:
+        return CheckOutcome(check, "failed", time.monotonic() - started, str(exc)[:300], str(exc))
+    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+    ok = image("mlserver") in images
+    message = f"Deployment {namespace}/{name} and its Service created by KServe; containers: {', '.join(images)}"
+    return CheckOutcome(
+        check, "passed" if ok else "failed", time.monotonic() - started, message[:300], "" if ok else message
+    )
+
+
+def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: float = JOB_TIMEOUT) -> EnvironmentRun:
+    objects = [*platform_objects(spec), *stand_in_secrets(spec)]
+    applied = kube.apply_all(dyn, objects, retries_for_webhooks=30)
+    manifests = smoke_manifests(spec)
+    try:
+        serving = serving_check(dyn, spec, KSERVE_TIMEOUT)
+        run = SmokeRun(dyn, console)
+        run.replace(manifests, timeout)
+        outcomes = job_outcomes(spec, manifests)
+        run.follow(outcomes, timeout)
+    finally:
+        delete(dyn, [o for o in [*objects, *manifests] if o["kind"] != "Namespace"])
+    checks = [c for c in [serving] if c is not None]
+    return EnvironmentRun(spec.name, len(applied), outcomes, checks)
+
+
+def delete(dyn: DynamicClient, objects: list[dict[str, Any]], timeout: float = 60) -> None:
+    """Delete what an environment's run applied, and wait until its queues are gone (the next
+    environment's ClusterQueues have the same names)."""
+    for obj in reversed(objects):
+        meta = obj["metadata"]
+        with contextlib.suppress(ApiException):  # already gone
+            kube.resource_of(dyn, obj).delete(
+                name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
+            )
+    queues = dyn.resources.get(api_version=KUEUE_API, kind="ClusterQueue")
+    kube.wait_for(lambda: not queues.get().to_dict()["items"], timeout, "ClusterQueues deleted")
+
+
+def run_smoke(dyn: DynamicClient, specs: list[Spec], out: Path, console: Console) -> dict[str, Any]:
+    """Every emulated environment's run, then one report in `out`."""
+    started = time.monotonic()
+    runs = []
+    for spec in specs:
+        console.print(f"[bold]sim smoke: {spec.name}[/] (emulated pools: {', '.join(p.name for p in spec.gpu_pools)})")
+        runs.append(run_environment(dyn, spec, console))
+    out.mkdir(parents=True, exist_ok=True)
+    checks, results = [], []
+    for run in runs:
+        environment_checks, environment_results = collect(run.outcomes, simulated=True)
+        checks += [_in_environment(c, run.environment) for c in [*run.checks, *environment_checks]]
+        results += environment_results
+    write_junit(checks, out / "junit.xml")
+    (out / "results.jsonl").write_text("".join(f"{line}\n" for line in results))
+    summary = {
+        "emulated environments": [r.environment for r in runs],
+        "objects applied": {r.environment: r.objects_applied for r in runs},
+        "GPU jobs per pool": {
+            f"{r.environment}/{pool}": line for r in runs for pool, line in per_pool(r.outcomes).items()
+        },
+    }
+    return build_report(out, "sim", time.monotonic() - started, summary, versions_that_ran("sim"))
+
+
+def per_pool(outcomes: list[JobOutcome]) -> dict[str, str]:
+    """Pool -> how many of its smoke Jobs were admitted, placed and completed, where."""
+    pools: dict[str, list[JobOutcome]] = {}
+    for outcome in outcomes:
+        if outcome.pool:
+            pools.setdefault(outcome.pool, []).append(outcome)
+    lines = {}
+    for pool, jobs in pools.items():
+        queues = sorted({f"{o.cluster_queue}/{o.flavors.get(GPU_RESOURCE)}" for o in jobs if o.admitted})
+        nodes = sorted({n for o in jobs for n in o.nodes})
+        lines[pool] = (
+            f"{sum(o.admitted for o in jobs)}/{len(jobs)} admitted ({', '.join(queues) or '-'}), "
+            f"{sum(bool(o.nodes) for o in jobs)} placed on {', '.join(nodes) or '-'}, "
+            f"{sum(o.finished == 'Complete' for o in jobs)} completed"
+        )
+    return lines
+
+
+def _in_environment(check: CheckOutcome, environment: str) -> CheckOutcome:
+    """test_x -> test_x[env]; test_x[pool/job] -> test_x[env/pool/job]."""
+    module, name = check.name.split("::", 1)
+    name = name.replace("[", f"[{environment}/", 1) if "[" in name else f"{name}[{environment}]"
+    return CheckOutcome(f"{module}::{name}", check.outcome, check.seconds, check.message, check.cause)
