@@ -115,3 +115,27 @@ def s3_client(endpoints: Endpoints, credentials: tuple[str, str] | None = None):
         region_name=endpoints.object_store.region,
         config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
     )
+
+
+def publish_model(endpoints: Endpoints, model_uri: str, workdir: Path) -> list[str]:
+    """Copy a registered model's MLflow folder to where the platform's smoke InferenceService serves
+    from (endpoints.inference.model_store_uri); KServe's storage initializer fetches it from there.
+    Returns the object keys written."""
+    import mlflow  # only this check needs the MLflow client
+
+    scheme, _, location = (endpoints.inference.model_store_uri or "").partition("://")
+    bucket, _, prefix = location.partition("/")
+    if scheme not in ("s3", "gs") or not bucket:
+        raise ValueError(f"not an s3:// or gs:// model location: {endpoints.inference.model_store_uri!r}")
+    mlflow.set_tracking_uri(endpoints.mlflow_url)
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(workdir)))
+    client = s3_client(endpoints)
+    stale = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/").get("Contents", [])
+    for obj in stale:  # a file of an older version must not outlive it
+        client.delete_object(Bucket=bucket, Key=obj["Key"])
+    keys = []
+    for path in sorted(p for p in local.rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(local).as_posix()}"
+        client.upload_file(str(path), bucket, key)
+        keys.append(key)
+    return keys

@@ -6,11 +6,14 @@ import json
 import subprocess
 import sys
 
+import mlflow
+import numpy as np
 import pytest
 
 from modules.endpoints import Endpoints
+from smoke_tests.checks.conftest import publish_model
 from smoke_tests.runner import CHECKS_DIR, run_smoke
-from tests.local.stacks import running_stack
+from tests.local.stacks import running_stack, s3_client
 from tests.local.test_runtime import shifted_spec
 from tests.smoke_tests.browser import load_report
 
@@ -82,3 +85,27 @@ def test_component_down_fails_naming_component_and_url(stack):
     assert proc.returncode == 1
     assert f"vector_db unreachable at {endpoints.vector_db_uri}" in proc.stdout
     assert "Traceback" not in proc.stdout
+
+
+class _Doubler(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input * 2
+
+
+def test_a_registered_model_is_published_where_the_platforms_inference_service_serves_from(stack, tmp_path):
+    """The cluster half of the train -> serve check, against the real MLflow and S3 store: the registered
+    version's MLflow folder lands under the model location a cluster's endpoints document names."""
+    endpoints = Endpoints.read(stack.paths.endpoints)
+    mlflow.set_tracking_uri(endpoints.mlflow_url)
+    mlflow.pyfunc.log_model(name="model", python_model=_Doubler(), registered_model_name="cnai-publish-probe")
+    endpoints.inference.model_store_uri = "s3://models/smoke/cnai-publish-probe"  # as on a cluster
+    keys = publish_model(endpoints, "models:/cnai-publish-probe/latest", tmp_path)
+    assert "smoke/cnai-publish-probe/MLmodel" in keys
+    listed = s3_client(stack).list_objects_v2(Bucket="models", Prefix="smoke/cnai-publish-probe/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(keys)
+    copy = tmp_path / "copy"
+    for key in keys:
+        target = copy / key.removeprefix("smoke/cnai-publish-probe/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        s3_client(stack).download_file("models", key, str(target))
+    assert mlflow.pyfunc.load_model(str(copy)).predict(np.ones((2, 3), dtype=np.float32)).tolist() == [[2.0] * 3] * 2
