@@ -19,23 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config import ConfigException
 from pydantic import ValidationError
 from rich.console import Console
+from urllib3.exceptions import HTTPError
 
 from modules.cloud.outputs import check_matches_spec, kubeconfig, outputs_path, parse_outputs
+from modules.cluster import apply as kube
 from modules.cluster.doctor import diagnose, failed
 from modules.cluster.kind import kind_cluster_name, kind_config
 from modules.cluster.paths import ClusterPaths
+from modules.cluster.smoke import cluster_smoke
 from modules.cluster.tools import Shell
 from modules.endpoints import Endpoints
 from modules.errors import CnaiError
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.security import COMPONENT_NAMESPACES
-from modules.k8s.smoke_jobs import SUITE_JOB, smoke_jobs, smoke_suite
+from modules.k8s.smoke_jobs import smoke_jobs, smoke_suite
 from modules.spec import Spec
 from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
-from smoke_tests.runner import REPORT_MARKER
 
 TOFU_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
 PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECKS": "true"}
@@ -43,7 +47,7 @@ PLAN_FILE = "cnai.tfplan"
 # Components whose Deployments must be Available before the platform counts as ready.
 READY_COMPONENTS = ("kueue", "cert_manager", "kserve", "mlflow", "observability")
 READY_TIMEOUT = "600s"
-SMOKE_TIMEOUT = "1800s"
+SMOKE_TIMEOUT = 1800.0  # seconds for every smoke Job to finish
 
 
 class LifecycleError(CnaiError):
@@ -75,6 +79,13 @@ class Lifecycle:
     shell: Shell = field(default_factory=Shell)
     console: Console = field(default_factory=Console)
     confirm: Confirm = lambda question: False
+    # The cluster's API from its kubeconfig, and the smoke run over it (stand-in tests replace the run:
+    # modules.cluster.smoke itself is proven against the sim's real control plane).
+    connect: Callable[[Path], Any] = kube.client
+    smoke_timeout: float = SMOKE_TIMEOUT
+
+    def smoke(self, dyn: Any, spec: Spec, manifests: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        return cluster_smoke(dyn, spec, manifests, out, self.console, self.smoke_timeout)
 
     # --- state -------------------------------------------------------------------------------
     def load_state(self) -> dict[str, Any]:
@@ -247,42 +258,24 @@ class Lifecycle:
         self._smoke()
 
     def _smoke(self) -> None:
+        """The suite Job and every pool's GPU Jobs through the cluster's API (modules.cluster.smoke): each
+        Job's admission, placement and result, and the suite's own report, in one report."""
         if not self.spec.teams:
             raise LifecycleError("smoke", "the smoke suite runs in a team's namespace: the spec has no team")
-        namespace = self.spec.teams[0].namespace_name
-        manifests = self.paths.smoke_manifests
-        manifests.write_text(yaml.safe_dump_all(self.smoke_manifests(), sort_keys=False))
-        self._run("smoke", self._kubectl("delete", "-f", str(manifests), "--ignore-not-found", "--wait"))
-        self._run("smoke", self._kubectl("apply", "-f", str(manifests)))
-        selector = "app.kubernetes.io/part-of=cnai-smoke"
-        wait = [
-            "wait",
-            "--for=condition=complete",
-            "job",
-            "-l",
-            selector,
-            "-n",
-            namespace,
-            f"--timeout={SMOKE_TIMEOUT}",
-        ]
-        waited = self.shell.run(self._kubectl(*wait))
-        log = self._run("smoke", self._kubectl("logs", f"job/{SUITE_JOB}", "-n", namespace))
-        report = next(
-            (line.removeprefix(REPORT_MARKER) for line in log.splitlines() if line.startswith(REPORT_MARKER)), None
-        )
-        if report is None:
-            raise LifecycleError(
-                "smoke", f"the suite job printed no report (kubectl logs job/{SUITE_JOB} -n {namespace})"
-            )
-        self.paths.reports.mkdir(parents=True, exist_ok=True)
-        self.paths.report.write_text(report + "\n")
-        summary = json.loads(report)["summary"]
+        manifests = self.smoke_manifests()
+        self.paths.smoke_manifests.write_text(yaml.safe_dump_all(manifests, sort_keys=False))  # for review
+        try:
+            report = self.smoke(self.connect(self.paths.kubeconfig), self.spec, manifests, self.paths.reports)
+        except (ApiException, ConfigException, HTTPError, kube.ApplyError, TimeoutError, OSError) as exc:
+            raise LifecycleError("smoke", f"the smoke run could not complete: {exc}") from exc
+        summary = report["summary"]
         self.console.print(
             f"  smoke: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped"
         )
-        if summary["failed"] or waited.returncode != 0:
+        if summary["failed"]:
+            failed = [c["name"] for c in report["checks"] if c["outcome"] == "failed"]
             raise LifecycleError(
-                "smoke", f"{summary['failed']} check(s) failed or a job did not complete: see {self.paths.reports}"
+                "smoke", f"{summary['failed']} check(s) failed ({', '.join(failed[:5])}): see {self.paths.reports}"
             )
 
     @staticmethod

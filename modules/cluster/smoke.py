@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubernetes.client import CoreV1Api
@@ -29,9 +30,9 @@ from modules.k8s.kueue import flavor_name
 from modules.k8s.smoke_jobs import SUITE_JOB
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE, POOL_LABEL
-from smoke_tests.report import CheckOutcome
+from smoke_tests.report import CheckOutcome, build_report, write_junit
 from smoke_tests.result import MARKER, parse_results
-from smoke_tests.runner import REPORT_MARKER
+from smoke_tests.runner import REPORT_MARKER, versions_that_ran
 
 CLUSTER_CHECKS = "test_cluster_jobs"  # the report's area for admission, placement and completion
 GPU_CHECKS = "test_gpu_jobs"
@@ -222,7 +223,9 @@ class SmokeRun:
         texts = []
         for pod in self.core.list_namespaced_pod(outcome.namespace, label_selector=selector).items:
             try:
-                texts.append(self.core.read_namespaced_pod_log(pod.metadata.name, outcome.namespace))
+                texts.append(
+                    self.core.read_namespaced_pod_log(pod.metadata.name, outcome.namespace, _request_timeout=30)
+                )
             except ApiException:
                 continue  # no container ran (or its log is gone): the result check says so
         return "\n".join(texts)
@@ -286,6 +289,45 @@ def suite_report(outcome: JobOutcome) -> dict[str, Any] | None:
     """The report the suite Job printed on its marked log line."""
     line = next((ln for ln in outcome.log.splitlines() if ln.startswith(REPORT_MARKER)), None)
     return json.loads(line.removeprefix(REPORT_MARKER)) if line else None
+
+
+def run_jobs(
+    dyn: DynamicClient, spec: Spec, manifests: list[dict[str, Any]], console: Console, timeout: float
+) -> list[JobOutcome]:
+    """Replace any earlier run's Jobs with these, follow them to the end, and read their logs."""
+    run = SmokeRun(dyn, console)
+    run.replace(manifests, timeout)
+    outcomes = job_outcomes(spec, manifests)
+    run.follow(outcomes, timeout)
+    return outcomes
+
+
+def write_report(
+    out: Path,
+    environment: str,
+    wall_seconds: float,
+    checks: list[CheckOutcome],
+    results: list[str],
+    summary: dict[str, Any],
+    versions: dict[str, str],
+) -> dict[str, Any]:
+    """junit.xml and results.jsonl from a cluster run, then report.json and report.html like local's."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_junit(checks, out / "junit.xml")
+    (out / "results.jsonl").write_text("".join(f"{line}\n" for line in results))
+    return build_report(out, environment, wall_seconds, summary, versions)
+
+
+def cluster_smoke(
+    dyn: DynamicClient, spec: Spec, manifests: list[dict[str, Any]], out: Path, console: Console, timeout: float
+) -> dict[str, Any]:
+    """`cnai smoke ENV` on a cluster: the run, its checks and the GPU jobs' results, the report."""
+    started = time.monotonic()
+    checks, results = collect(run_jobs(dyn, spec, manifests, console, timeout), simulated=False)
+    endpoints = json.loads(next(m for m in manifests if m["kind"] == "ConfigMap")["data"]["endpoints.json"])
+    return write_report(
+        out, spec.name, time.monotonic() - started, checks, results, endpoints, versions_that_ran(spec.cluster.target)
+    )
 
 
 def collect(outcomes: list[JobOutcome], simulated: bool) -> tuple[list[CheckOutcome], list[str]]:

@@ -22,7 +22,7 @@ from kubernetes.dynamic import DynamicClient
 from rich.console import Console
 
 from modules.cluster import apply as kube
-from modules.cluster.smoke import JobOutcome, SmokeRun, collect, job_outcomes
+from modules.cluster.smoke import JobOutcome, collect, run_jobs, write_report
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service
 from modules.k8s.kueue import API as KUEUE_API
@@ -33,7 +33,7 @@ from modules.k8s.smoke_jobs import smoke_jobs, smoke_suite
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
-from smoke_tests.report import CheckOutcome, build_report, write_junit
+from smoke_tests.report import CheckOutcome
 from smoke_tests.runner import versions_that_ran
 
 SERVING_CHECKS = "test_serving"
@@ -110,10 +110,7 @@ def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: f
     manifests = smoke_manifests(spec)
     try:
         serving = serving_check(dyn, spec, KSERVE_TIMEOUT)
-        run = SmokeRun(dyn, console)
-        run.replace(manifests, timeout)
-        outcomes = job_outcomes(spec, manifests)
-        run.follow(outcomes, timeout)
+        outcomes = run_jobs(dyn, spec, manifests, console, timeout)
     finally:
         delete(dyn, [o for o in [*objects, *manifests] if o["kind"] != "Namespace"])
     checks = [c for c in [serving] if c is not None]
@@ -140,14 +137,11 @@ def run_smoke(dyn: DynamicClient, specs: list[Spec], out: Path, console: Console
     for spec in specs:
         console.print(f"[bold]sim smoke: {spec.name}[/] (emulated pools: {', '.join(p.name for p in spec.gpu_pools)})")
         runs.append(run_environment(dyn, spec, console))
-    out.mkdir(parents=True, exist_ok=True)
     checks, results = [], []
     for run in runs:
         environment_checks, environment_results = collect(run.outcomes, simulated=True)
         checks += [_in_environment(c, run.environment) for c in [*run.checks, *environment_checks]]
         results += environment_results
-    write_junit(checks, out / "junit.xml")
-    (out / "results.jsonl").write_text("".join(f"{line}\n" for line in results))
     summary = {
         "emulated environments": [r.environment for r in runs],
         "objects applied": {r.environment: r.objects_applied for r in runs},
@@ -155,7 +149,7 @@ def run_smoke(dyn: DynamicClient, specs: list[Spec], out: Path, console: Console
             f"{r.environment}/{pool}": line for r in runs for pool, line in per_pool(r.outcomes).items()
         },
     }
-    return build_report(out, "sim", time.monotonic() - started, summary, versions_that_ran("sim"))
+    return write_report(out, "sim", time.monotonic() - started, checks, results, summary, versions_that_ran("sim"))
 
 
 def per_pool(outcomes: list[JobOutcome]) -> dict[str, str]:

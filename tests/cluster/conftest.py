@@ -10,7 +10,6 @@ from modules.cloud.identities import workloads
 from modules.k8s.endpoints import cluster_endpoints
 from modules.spec import load_spec
 from modules.versions import pinned_versions
-from smoke_tests.runner import REPORT_MARKER
 from tests.cluster.standins import StandIns
 
 
@@ -49,8 +48,6 @@ def healthy_answers(standins: StandIns, env: str) -> None:
     standins.answer("tofu output -json", tofu_outputs(env))
     standins.answer("pulumi stack output endpoints", cluster_endpoints(load_spec(env)).model_dump_json())
     standins.answer("pulumi stack output bom", json.dumps(pinned_versions()))
-    report_line = REPORT_MARKER + json.dumps(SMOKE_REPORT | {"environment": env}) + "\n"
-    standins.answer("logs job/cnai-smoke-suite", "collected 15 items\n" + report_line)
     quotas = [{"metric": "NVIDIA_H100_GPUS", "limit": 64, "usage": 0}, {"metric": "NVIDIA_A100_80GB_GPUS", "limit": 8}]
     standins.answer("gcloud compute regions describe", json.dumps({"quotas": quotas}))
     standins.answer(

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,11 +16,27 @@ from modules.cloud.outputs import load_outputs
 from modules.cluster.lifecycle import Lifecycle, LifecycleError
 from modules.cluster.paths import ClusterPaths
 from modules.spec import load_spec
-from tests.cluster.conftest import healthy_answers
+from tests.cluster.conftest import SMOKE_REPORT, healthy_answers
 
 
-def lifecycle(env: str, confirm: bool = True) -> Lifecycle:
-    return Lifecycle(load_spec(env), ClusterPaths.from_env(env), confirm=lambda question: confirm)
+def lifecycle(env: str, confirm: bool = True, smoke_report: dict[str, Any] | None = None) -> Lifecycle:
+    """The real lifecycle; its smoke run is a stand-in that records what it was given and writes the
+    report it is told to (modules.cluster.smoke itself runs against the sim: tests/sim/test_smoke_run.py)."""
+    life = Lifecycle(
+        load_spec(env), ClusterPaths.from_env(env), confirm=lambda question: confirm, connect=lambda path: path
+    )
+    runs: list[dict[str, Any]] = []
+
+    def smoke(api: Any, spec: Any, manifests: list[dict[str, Any]], out: Path) -> dict[str, Any]:
+        runs.append({"api": api, "spec": spec.name, "manifests": manifests, "out": out})
+        report = smoke_report or SMOKE_REPORT | {"environment": env}
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report))
+        return report
+
+    life.smoke = smoke  # type: ignore[method-assign]
+    life.smoke_runs = runs  # type: ignore[attr-defined]
+    return life
 
 
 def without_doctor(commands: list[str]) -> list[str]:
@@ -54,12 +72,13 @@ def test_standin_eks_up_runs_cloud_then_platform_then_smoke_in_order(standins):
             f"kubectl --kubeconfig {kc} wait --for=condition=Available deployment --all -n {ns} --timeout=600s"
             for ns in ("kueue-system", "cert-manager", "kserve", "cnai-mlflow", "cnai-observability")
         ),
-        f"kubectl --kubeconfig {kc} delete -f {paths.smoke_manifests} --ignore-not-found --wait",
-        f"kubectl --kubeconfig {kc} apply -f {paths.smoke_manifests}",
-        f"kubectl --kubeconfig {kc} wait --for=condition=complete job -l app.kubernetes.io/part-of=cnai-smoke"
-        " -n team-research --timeout=1800s",
-        f"kubectl --kubeconfig {kc} logs job/cnai-smoke-suite -n team-research",
     ]
+    (smoke,) = life.smoke_runs
+    assert smoke["api"] == paths.kubeconfig and smoke["out"] == paths.reports
+    assert {m["metadata"]["name"] for m in smoke["manifests"] if m["kind"] == "Job"} >= {
+        "cnai-smoke-suite",
+        "cnai-smoke-a10g-spot-inventory",
+    }
     calls = {" ".join([c["tool"], *c["argv"]]): c for c in standins.calls()}
     assert calls["tofu apply -input=false cnai.tfplan"]["cwd"] == str(paths.stack_dir)
     assert calls["tofu apply -input=false cnai.tfplan"]["env"]["TF_IN_AUTOMATION"] == "1"
@@ -201,10 +220,10 @@ def test_standin_kind_cluster_is_created_from_a_generated_config_once(standins):
 
 def test_standin_a_failed_smoke_check_fails_up(standins):
     healthy_answers(standins, "kind")
-    report = {"summary": {"passed": 10, "failed": 2, "skipped": 0}, "checks": []}
-    standins.answer("logs job/cnai-smoke-suite", "CNAI-SMOKE-REPORT " + json.dumps(report) + "\n")
-    with pytest.raises(LifecycleError, match="2 check"):
-        lifecycle("kind").up()
+    checks = [{"name": f"test_gpu_jobs::test_result[{i}]", "outcome": "failed"} for i in range(2)]
+    report = {"summary": {"passed": 10, "failed": 2, "skipped": 0}, "checks": checks}
+    with pytest.raises(LifecycleError, match=r"2 check\(s\) failed \(test_gpu_jobs::test_result\[0\]"):
+        lifecycle("kind", smoke_report=report).up()
 
 
 def test_down_refuses_a_protected_environment_and_runs_nothing(standins):
