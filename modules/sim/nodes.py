@@ -22,53 +22,11 @@ from typing import Any
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
 from modules.sim.servers import KWOK_NODE_ANNOTATION
 from modules.spec import Spec
+from modules.spec.instances import INSTANCE_SHAPES, Shape
 from modules.spec.models import GPU_RESOURCE
 
 EVICTION_HARD_MIB = 100
 TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NoSchedule": "NoSchedule"}
-
-
-@dataclass(frozen=True)
-class Shape:
-    vcpus: int
-    memory_gib: int
-
-
-# vCPUs and memory of the instance types the accelerator registry and the cloud builders name
-# (AWS EC2 and Google Compute Engine instance-type pages). They belong beside the registry's instance
-# names (modules/spec/accelerators.py); kept here until the spec owners move them.
-INSTANCE_SHAPES: dict[str, Shape] = {
-    # AWS
-    "m7i.xlarge": Shape(4, 16),
-    "g5.xlarge": Shape(4, 16),
-    "g5.12xlarge": Shape(48, 192),
-    "g5.48xlarge": Shape(192, 768),
-    "g6.xlarge": Shape(4, 16),
-    "g6.12xlarge": Shape(48, 192),
-    "g6.48xlarge": Shape(192, 768),
-    "g6e.xlarge": Shape(4, 32),
-    "g6e.12xlarge": Shape(48, 384),
-    "g6e.48xlarge": Shape(192, 1536),
-    "g4dn.xlarge": Shape(4, 16),
-    "g4dn.12xlarge": Shape(48, 192),
-    "p4de.24xlarge": Shape(96, 1152),
-    "p5.48xlarge": Shape(192, 2048),
-    "p5en.48xlarge": Shape(192, 2048),
-    "p6-b200.48xlarge": Shape(192, 2048),
-    # Google Cloud
-    "e2-standard-4": Shape(4, 16),
-    "a2-ultragpu-8g": Shape(96, 1360),
-    "a3-highgpu-8g": Shape(208, 1872),
-    "a3-ultragpu-8g": Shape(224, 2952),
-    "a4-highgpu-8g": Shape(224, 3968),
-    "g2-standard-8": Shape(8, 32),
-    "g2-standard-24": Shape(24, 96),
-    "g2-standard-48": Shape(48, 192),
-    "g2-standard-96": Shape(96, 384),
-    "n1-standard-8": Shape(8, 30),
-    "n1-standard-16": Shape(16, 60),
-    "n1-standard-32": Shape(32, 120),
-}
 
 
 def reserved_cpu_millis(vcpus: int) -> int:
@@ -116,7 +74,7 @@ class NodeGroup:
         if self.instance_type not in INSTANCE_SHAPES:
             raise ValueError(
                 f"{self.env}: node group {self.name}: no vCPU/memory facts for instance type "
-                f"{self.instance_type}; add it to modules.sim.nodes.INSTANCE_SHAPES"
+                f"{self.instance_type}; add it to modules.spec.instances.INSTANCE_SHAPES"
             )
         return INSTANCE_SHAPES[self.instance_type]
 
