@@ -90,23 +90,33 @@ def bench_recovery(runtime: LocalRuntime, timeout: float = 120) -> dict[str, flo
     return figures
 
 
+BENCH_SIM_PORT_BASE = 29400  # beside a sim the user has up (26400) and the tests' (27400)
+
+
 def bench_sim(console: Console) -> dict[str, float]:
-    """The sim control plane (when `cnai setup sim` has built it): a first up over fresh state, a warm up
-    after down (the issue's goal: <= 30 s), the RSS of every process, and down."""
+    """The sim control plane (when `cnai setup sim` has built it), on ports of its own: a first up over
+    fresh state, a warm up after down (the issue's goal: <= 30 s), the RSS of every process, the
+    cluster smoke run over the emulated environments, and down."""
     from modules.sim import build
     from modules.sim.runtime import SimRuntime
-    from modules.sim.servers import SimPaths
+    from modules.sim.servers import SimPaths, SimPorts
+    from modules.sim.smoke import run_smoke
 
     if build.missing():
         console.print("sim binaries not built (`cnai setup sim`): sim figures skipped")
         return {}
     with tempfile.TemporaryDirectory(prefix="cnai-bench-sim-") as home:
-        runtime = SimRuntime(paths=SimPaths(Path(home)), console=console)
+        runtime = SimRuntime(paths=SimPaths(Path(home)), ports=SimPorts.from_base(BENCH_SIM_PORT_BASE), console=console)
         figures = {"sim_first_up_s": timed(runtime.up)}
         figures["sim_down_s"] = timed(runtime.down)
-        figures["sim_warm_up_s"] = timed(runtime.up)
-        figures["sim_rss_mb"] = runtime.rss_mib()["total"] * 1.048576
-        runtime.down()
+        try:
+            figures["sim_warm_up_s"] = timed(runtime.up)
+            figures["sim_rss_mb"] = runtime.rss_mib()["total"] * 1.048576
+            figures["sim_smoke_s"] = timed(
+                lambda: run_smoke(runtime.client(), runtime.specs, Path(home) / "smoke", console)
+            )
+        finally:
+            runtime.down()
     return figures
 
 
@@ -228,10 +238,11 @@ TARGETS = {
         f"recovery_{name}_s": (f"kill -9 {name} -> healthy again", None)
         for name in ("object_storage", "mlflow", "model_server", "vector_db", "prometheus", "supervisord")
     },
-    "sim_first_up_s": ("sim up over fresh state (dev + prod node groups, Kueue)", None),
+    "sim_first_up_s": ("sim up over fresh state (dev + prod node groups, Kueue, KServe)", None),
     "sim_down_s": ("sim down", None),
     "sim_warm_up_s": ("sim warm up to ready API server, nodes and controllers", 30),
     "sim_rss_mb": ("sim control plane RSS (MB)", None),
+    "sim_smoke_s": ("cnai smoke sim: dev's and prod's objects, InferenceService, every pool's Jobs", None),
     "first_run_warm_cache_s": ("README command 1, fresh HOME, warm package cache", 240),
     "first_run_cold_cache_s": ("README command 1, fresh HOME, cold package cache", None),
 }

@@ -68,11 +68,16 @@ def cluster_queue(spec: Spec, team: Team) -> dict[str, Any]:
         "preemption": {
             "withinClusterQueue": kueue.preemption_within_queue,
             "reclaimWithinCohort": kueue.reclaim_within_cohort,
-            "borrowWithinCohort": {"policy": "LowerPriority", "maxPriorityThreshold": PRIORITIES["dev"]},
         },
     }
     if kueue.fair_sharing:
         queue_spec["fairSharing"] = {"weight": 1}
+    else:
+        # Classical preemption only: with fair sharing Kueue ignores it (shares decide), as the sim showed.
+        queue_spec["preemption"]["borrowWithinCohort"] = {
+            "policy": "LowerPriority",
+            "maxPriorityThreshold": PRIORITIES["dev"],
+        }
     return k8s_object(API, "ClusterQueue", team.name, spec=queue_spec)
 
 
