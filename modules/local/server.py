@@ -31,6 +31,8 @@ class Server:
     autostart: bool = True  # False: started later through supervisord's API (it waits on something)
     stop_signal: str = "TERM"
     stop_wait_seconds: int = 10
+    # supervisord starts lower numbers first and stops higher numbers first (its default is 999).
+    priority: int = 999
 
 
 @dataclass(frozen=True)

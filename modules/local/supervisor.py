@@ -50,6 +50,7 @@ def supervisord_conf(servers: list[Server], paths: LocalPaths, launcher: list[st
             "autorestart": "true",
             "startsecs": "1",
             "startretries": "10",
+            "priority": str(server.priority),
             "stopsignal": server.stop_signal,
             "stopwaitsecs": str(server.stop_wait_seconds),
             "stopasgroup": "true",

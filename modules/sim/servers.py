@@ -29,6 +29,9 @@ KSERVE_SERVICE_ACCOUNT = "kserve-controller-manager"  # the kserve-resources cha
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 POD_CIDR = "10.244.0.1/16"
+# Stop order (supervisord stops higher priorities first): the clients of the API server, then the API
+# server, then etcd. Stopped together, the API server waits on an etcd that is going away and is killed.
+STORE_PRIORITY, API_PRIORITY, CONTROLLER_PRIORITY = 10, 20, 40
 
 # Who each component is to the API server. Controller-manager and scheduler get the users the default
 # RBAC roles are bound to; Kueue is its chart's service account (so the chart's RBAC is what it has);
@@ -208,6 +211,7 @@ def etcd(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
         health_url=f"http://{LOOPBACK}:{ports.etcd_metrics}/health",
         directories=[str(paths.data("etcd"))],
         metrics_url=f"http://{LOOPBACK}:{ports.etcd_metrics}/metrics",
+        priority=STORE_PRIORITY,
     )
 
 
@@ -241,6 +245,7 @@ def kube_apiserver(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
         ports={"https": ports.apiserver},
         health_url=f"https://{LOOPBACK}:{ports.apiserver}/readyz",
         stop_wait_seconds=15,
+        priority=API_PRIORITY,
     )
 
 
@@ -352,6 +357,7 @@ def kueue(paths: SimPaths, ports: SimPorts, kueue_binary: str, manager_config: d
         files=[ConfigFile(str(config_path), config, 0o600), _kubeconfig_file(paths, ports, "kueue")],
         directories=[str(paths.kueue_certs)],
         autostart=False,  # started once its CRDs and webhook certificate exist
+        priority=CONTROLLER_PRIORITY,
     )
 
 
@@ -376,6 +382,7 @@ def kserve(paths: SimPaths, ports: SimPorts, kserve_binary: str) -> Server:
         files=[_kubeconfig_file(paths, ports, "kserve")],
         directories=[str(paths.kserve_certs)],
         autostart=False,  # started once its CRDs, RBAC and configuration exist
+        priority=CONTROLLER_PRIORITY,
     )
 
 
