@@ -44,7 +44,6 @@ def gpu_operator_values(spec: Spec) -> dict[str, Any]:
     uses_mig = any(p.sharing.mode == "mig" for p in spec.gpu_pools)
     toleration = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
     values: dict[str, Any] = {
-        "operator": {"defaultRuntime": "containerd"},
         "daemonsets": {"tolerations": [toleration]},
         # operator: the operator installs the driver; preinstalled: the node image ships it (EKS AL2023, GKE COS).
         "driver": {"enabled": operator.driver == "operator"},

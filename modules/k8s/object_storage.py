@@ -18,6 +18,7 @@ from modules.spec import Spec
 
 NAMESPACE = COMPONENT_NAMESPACES["object_storage"][0]
 IDENTITIES_SECRET = "cnai-s3-identities"
+IDENTITIES_KEY = "seaweedfs_s3_config"  # the key of existingConfigSecret the SeaweedFS chart mounts
 CREDENTIALS_SECRET = "cnai-s3-credentials"
 TEAM_CREDENTIALS_SECRET = "s3-credentials"  # a team's own keys, in its namespace
 
@@ -31,7 +32,7 @@ def seaweedfs_values(spec: Spec) -> dict[str, Any]:
     """Chart values: HA masters where protected, S3 gateway with auth from a secret, buckets, metrics."""
     replicas = 3 if spec.cluster.protect else 1
     return {
-        "global": {"monitoring": {"enabled": spec.components.observability.enabled}},
+        "global": {"seaweedfs": {"monitoring": {"enabled": spec.components.observability.enabled}}},
         "master": {"replicas": replicas, "defaultReplication": "001" if replicas > 1 else "000"},
         "volume": {"replicas": max(2, replicas) if spec.cluster.protect else 1},
         "filer": {
@@ -100,7 +101,7 @@ def credential_secrets(access_key: Any, secret_key: Any, identities_json: Any) -
     """The gateway's identity file, and the same keys for platform clients (MLflow, KServe, Milvus)."""
     return [
         k8s_object(
-            "v1", "Secret", IDENTITIES_SECRET, NAMESPACE, type="Opaque", stringData={"s3.json": identities_json}
+            "v1", "Secret", IDENTITIES_SECRET, NAMESPACE, type="Opaque", stringData={IDENTITIES_KEY: identities_json}
         ),
         k8s_object(
             "v1",

@@ -9,7 +9,7 @@ import yaml
 
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
-from modules.k8s.kserve import kserve_objects, kserve_values
+from modules.k8s.kserve import CERT_MANAGER_VALUES, kserve_objects, kserve_values
 from modules.k8s.kueue import kueue_objects, kueue_values
 from modules.k8s.milvus import milvus_values
 from modules.k8s.mlflow import mlflow_server_objects
@@ -32,14 +32,15 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "smoke-jobs": smoke_jobs,
 }
 
-# chart name in the BOM -> (spec component, values builder)
+# chart name in the BOM -> (spec component that enables it, values builder); installed in the
+# component's namespace unless RELEASE_NAMESPACES names another (as the Pulumi components do).
 RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "gpu-operator": ("gpu_operator", gpu_operator_values),
     "kueue": ("kueue", kueue_values),
     "seaweedfs": ("object_storage", seaweedfs_values),
     "kube-prometheus-stack": ("observability", kube_prometheus_values),
     "opentelemetry-collector": ("observability", otel_collector_values),
-    "cert-manager": ("kserve", lambda spec: {"crds": {"enabled": True}}),
+    "cert-manager": ("kserve", lambda spec: CERT_MANAGER_VALUES),
     "envoy-gateway": ("kserve", lambda spec: {}),
     "kserve-crd": ("kserve", lambda spec: {}),
     "kserve": ("kserve", kserve_values),
@@ -47,6 +48,7 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "milvus": ("vector_db", milvus_values),
     "cloudnative-pg": ("mlflow", lambda spec: {}),
 }
+RELEASE_NAMESPACES = {"cert-manager": "cert_manager"}  # KServe's component installs it in its own
 
 
 def _release_enabled(spec: Spec, name: str, component: str) -> bool:
@@ -62,7 +64,12 @@ def helm_releases(spec: Spec) -> list[dict[str, Any]]:
     for name, (component, values) in RELEASES.items():
         if _release_enabled(spec, name, component):
             releases.append(
-                {"name": name, "namespace": COMPONENT_NAMESPACES[component][0], **chart(name), "values": values(spec)}
+                {
+                    "name": name,
+                    "namespace": COMPONENT_NAMESPACES[RELEASE_NAMESPACES.get(name, component)][0],
+                    **chart(name),
+                    "values": values(spec),
+                }
             )
     return releases
 

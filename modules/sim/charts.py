@@ -12,6 +12,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,63 @@ def platform_crds(helm: str, cache: Path) -> list[dict[str, Any]]:
         for name, (folder, values) in CRD_CHARTS.items()
         for doc in crds(render_cached(helm, cache, name, name, "default", values, folder))
     ]
+
+
+# --- values against the chart ------------------------------------------------------------------
+# Keys under which a chart takes any map (user data, not settings of its own), whatever its default.
+FREE_FORM = frozenset(
+    {
+        "annotations",
+        "labels",
+        "podAnnotations",
+        "podLabels",
+        "nodeSelector",
+        "resources",
+        "securityContext",
+        "podSecurityContext",
+        "containerSecurityContext",
+        "affinity",
+        "extraEnv",
+        "env",
+        "config",
+        "extraArgs",
+        "serviceMonitor",
+    }
+)
+
+
+def chart_defaults(name: str) -> dict[str, Any]:
+    """The chart's values.yaml (its documented settings and their defaults)."""
+    return yaml.safe_load((chart_dir(name) / "values.yaml").read_text()) or {}
+
+
+def template_references(name: str) -> set[str]:
+    """Dotted value paths the chart's templates read (`.Values.a.b`): settings a chart may use without
+    listing them in values.yaml (SeaweedFS's `filer.s3.createBuckets`)."""
+    refs: set[str] = set()
+    for template in (chart_dir(name) / "templates").rglob("*"):
+        if template.is_file() and template.suffix in (".yaml", ".tpl", ".yml", ".txt"):
+            refs |= set(
+                re.findall(r"\.Values\.([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)", template.read_text(errors="replace"))
+            )
+    return refs
+
+
+def unknown_values(values: dict[str, Any], defaults: Any, read: set[str] = frozenset(), path: str = "") -> list[str]:
+    """Dotted paths of values the chart does not define: a key absent from a non-empty map of its
+    defaults that no template reads either. Below an empty default map, a list, or a FREE_FORM key,
+    anything goes (free-form)."""
+    unknown = []
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else key
+        if not isinstance(defaults, dict) or not defaults or key in FREE_FORM:
+            continue
+        if key not in defaults:
+            if not any(ref == where or ref.startswith(f"{where}.") for ref in read):
+                unknown.append(where)
+        elif isinstance(value, dict):
+            unknown += unknown_values(value, defaults[key], read, where)
+    return unknown
 
 
 def loopback_client_config(client_config: dict[str, Any], port: int, ca_pem: bytes) -> dict[str, Any]:
