@@ -66,7 +66,11 @@ def resource_of(dyn: DynamicClient, obj: dict[str, Any]) -> Any:
         return dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
 
 
-def apply_one(dyn: DynamicClient, obj: dict[str, Any], manager: str = FIELD_MANAGER) -> dict[str, Any]:
+def apply_one(
+    dyn: DynamicClient, obj: dict[str, Any], manager: str = FIELD_MANAGER, dry_run: bool = False
+) -> dict[str, Any]:
+    """Server-side apply; `dry_run`: every admission step (schemas, CEL, webhooks, Pod Security) runs,
+    nothing is stored."""
     meta = obj["metadata"]
     resource = resource_of(dyn, obj)
     result = resource.server_side_apply(
@@ -75,6 +79,7 @@ def apply_one(dyn: DynamicClient, obj: dict[str, Any], manager: str = FIELD_MANA
         namespace=meta.get("namespace"),
         field_manager=manager,
         force_conflicts=True,
+        **({"dry_run": "All"} if dry_run else {}),
     )
     return result.to_dict()
 
@@ -84,6 +89,7 @@ def apply_all(
     objects: list[dict[str, Any]],
     retries_for_webhooks: float = 0,
     manager: str = FIELD_MANAGER,
+    dry_run: bool = False,
 ) -> list[dict[str, Any]]:
     """Apply every object in order; raise ApplyError naming all that were rejected.
 
@@ -94,7 +100,7 @@ def apply_all(
         deadline = time.monotonic() + retries_for_webhooks
         while True:
             try:
-                applied.append(apply_one(dyn, obj, manager))
+                applied.append(apply_one(dyn, obj, manager, dry_run))
                 break
             except ApiException as exc:
                 reason = _reason(exc)

@@ -92,18 +92,21 @@ def _container(spec: Spec) -> dict[str, Any]:
         server += " --app-name basic-auth"
     env = [
         {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
-        {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/mlflow-s3/credentials"},
         {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow-auth/basic_auth.ini"},
     ]
-    if endpoint := _s3_endpoint(spec):
-        env.append({"name": "MLFLOW_S3_ENDPOINT_URL", "value": endpoint})
-    probe = {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 10}
     mounts = [
         {"name": "db", "mountPath": "/etc/mlflow-db", "readOnly": True},
-        {"name": "s3", "mountPath": "/etc/mlflow-s3", "readOnly": True},
         {"name": "auth", "mountPath": "/etc/mlflow-auth", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
+    if endpoint := _s3_endpoint(spec):
+        # The in-cluster store's keys, as a file; a cloud store is reached with the workload identity.
+        env += [
+            {"name": "MLFLOW_S3_ENDPOINT_URL", "value": endpoint},
+            {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/mlflow-s3/credentials"},
+        ]
+        mounts.insert(1, {"name": "s3", "mountPath": "/etc/mlflow-s3", "readOnly": True})
+    probe = {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 10}
     return {
         "name": "mlflow",
         "image": image("mlflow"),
@@ -125,10 +128,12 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
         return []
     volumes = [
         {"name": "db", "secret": {"secretName": f"{DB_CLUSTER}-app", "items": [{"key": "uri", "path": "uri"}]}},
-        {"name": "s3", "secret": {"secretName": S3_SECRET, "items": [{"key": "credentials", "path": "credentials"}]}},
         {"name": "auth", "secret": {"secretName": AUTH_SECRET}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
     ]
+    if runs_in_cluster(spec):  # the Secret exists only then (MlflowArgs.storage_identity)
+        s3 = {"secretName": S3_SECRET, "items": [{"key": "credentials", "path": "credentials"}]}
+        volumes.insert(1, {"name": "s3", "secret": s3})
     pod = {
         "metadata": {"labels": SELECTOR},
         "spec": {

@@ -63,3 +63,14 @@ def test_eks_pod_identity_needs_no_annotation_and_in_cluster_store_none_either()
     for env in ("dev", "kind"):
         assert "annotations" not in by_kind(env)["ServiceAccount"]["metadata"]
         assert "serviceAccountTemplate" not in postgres_cluster(load_spec(env))["spec"]
+
+
+def test_the_server_mounts_only_secrets_that_exist_for_its_store():
+    """mlflow-s3 exists only for the in-cluster store (the component creates it from the store's keys);
+    on EKS/GKE a required mount of it would keep the pod from ever starting."""
+    for env, in_cluster in (("kind", True), ("onprem", True), ("dev", False), ("prod", False)):
+        pod = by_kind(env)["Deployment"]["spec"]["template"]["spec"]
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        assert ("mlflow-s3" in secrets) is in_cluster, env
+        env_names = {e["name"] for e in pod["containers"][0]["env"]}
+        assert ("AWS_SHARED_CREDENTIALS_FILE" in env_names) is in_cluster, env
