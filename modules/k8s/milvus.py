@@ -10,7 +10,7 @@ import pulumi
 from modules.cloud.identities import MILVUS_SERVICE_ACCOUNT, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import runs_in_cluster
-from modules.k8s.objects import RUN_AS
+from modules.k8s.objects import RUN_AS, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
@@ -48,6 +48,10 @@ def external_s3(spec: Spec, access_key: Any = None, secret_key: Any = None) -> d
     }
 
 
+RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
+ETCD_UID = 1001  # the Bitnami etcd image's user
+
+
 def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) -> dict[str, Any]:
     clustered = spec.components.vector_db.mode == "cluster"
     return {
@@ -58,9 +62,21 @@ def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) ->
         "externalS3": external_s3(spec, access_key, secret_key),
         "pulsarv3": {"enabled": False},
         "woodpecker": {"enabled": clustered},
-        "etcd": {"replicaCount": 3 if clustered else 1},
+        # Pod Security `restricted` (cnai labels the namespace so): seccomp and no capabilities, for
+        # Milvus's pods and its bundled etcd's (Bitnami's chart passes extra keys through).
+        "etcd": {
+            "replicaCount": 3 if clustered else 1,
+            "podSecurityContext": {"enabled": True, "fsGroup": ETCD_UID, "seccompProfile": RUNTIME_DEFAULT},
+            "containerSecurityContext": {"enabled": True, "runAsUser": ETCD_UID} | non_root_container_security(),
+        },
         "metrics": {"enabled": True, "serviceMonitor": {"enabled": spec.components.observability.enabled}},
-        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "fsGroup": RUN_AS},
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": RUNTIME_DEFAULT,
+        },
+        "containerSecurityContext": non_root_container_security(),
         "serviceAccount": {
             "create": True,
             "name": MILVUS_SERVICE_ACCOUNT,

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from modules.k8s.objects import k8s_object
+from modules.k8s.objects import k8s_object, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
@@ -28,15 +28,55 @@ def runs_in_cluster(spec: Spec) -> bool:
     return storage.enabled and storage.provider == "seaweedfs"
 
 
+# Pod Security `restricted` (cnai labels the namespace so): the chart's pods run as root with hostPath
+# volumes by default; cnai gives them a non-root user, seccomp, no capabilities and volume claims.
+SEAWEEDFS_UID = 1000
+DATA_SIZE_GIB = {"master": 1, "filer": 10, "volume": 100}
+
+
+def _restricted() -> dict[str, Any]:
+    """A component's security contexts (the bucket hook Job runs with the filer's)."""
+    return {
+        "podSecurityContext": {
+            "enabled": True,
+            "runAsNonRoot": True,
+            "runAsUser": SEAWEEDFS_UID,
+            "runAsGroup": SEAWEEDFS_UID,
+            "fsGroup": SEAWEEDFS_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containerSecurityContext": {"enabled": True} | non_root_container_security(),
+    }
+
+
+def _claim(component: str) -> dict[str, Any]:
+    return {"type": "persistentVolumeClaim", "size": f"{DATA_SIZE_GIB[component]}Gi", "storageClass": ""}
+
+
 def seaweedfs_values(spec: Spec) -> dict[str, Any]:
-    """Chart values: HA masters where protected, S3 gateway with auth from a secret, buckets, metrics."""
+    """Chart values: HA masters where protected, S3 gateway with auth from a secret, buckets, metrics,
+    and pods that meet Pod Security `restricted` on volume claims."""
     replicas = 3 if spec.cluster.protect else 1
+    logs = {"type": "emptyDir"}
     return {
         "global": {"seaweedfs": {"monitoring": {"enabled": spec.components.observability.enabled}}},
-        "master": {"replicas": replicas, "defaultReplication": "001" if replicas > 1 else "000"},
-        "volume": {"replicas": max(2, replicas) if spec.cluster.protect else 1},
+        "master": {
+            "replicas": replicas,
+            "defaultReplication": "001" if replicas > 1 else "000",
+            "data": _claim("master"),
+            "logs": logs,
+            **_restricted(),
+        },
+        "volume": {
+            "replicas": max(2, replicas) if spec.cluster.protect else 1,
+            "dataDirs": [{"name": "data1", "maxVolumes": 0} | _claim("volume")],
+            **_restricted(),
+        },
         "filer": {
             "replicas": replicas,
+            "data": _claim("filer"),
+            "logs": logs,
+            **_restricted(),
             "s3": {
                 "enabled": True,
                 "enableAuth": True,

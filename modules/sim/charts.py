@@ -48,6 +48,7 @@ CRD_CHARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "kube-prometheus-stack": ("charts/crds", {}),
     "cloudnative-pg": ("", {}),
     "cert-manager": ("", CERT_MANAGER_VALUES),
+    "gpu-operator": ("", {}),  # ClusterPolicy, NVIDIADriver, NodeFeatureDiscovery's
 }
 
 

@@ -240,6 +240,9 @@ def kube_apiserver(paths: SimPaths, ports: SimPorts, kube: str) -> Server:
             # The `kubernetes` Service's endpoints would be 127.0.0.1, which Endpoints validation refuses.
             "--endpoint-reconciler-type=none",
             "--enable-admission-plugins=NodeRestriction",
+            # As kubeadm, EKS and GKE: the GPU Operator's and node exporters' DaemonSets are privileged
+            # (Pod Security decides per namespace); the flag's default refuses every privileged pod.
+            "--allow-privileged=true",
             "--profiling=false",
         ],
         ports={"https": ports.apiserver},
