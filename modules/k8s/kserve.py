@@ -142,13 +142,16 @@ def gateway_objects(spec: Spec) -> list[dict[str, Any]]:
 def model_service_account(spec: Spec, team: Team) -> dict[str, Any]:
     """The identity InferenceServices of a team pull models with: the team's own scoped S3 keys in the
     cluster's store, or the team's read-only cloud identity."""
+    # KServe's pod webhook reads the S3 keys of the Secrets a predictor's account lists, and refuses the
+    # pod if one is missing: list the team's keys only where they exist (the sim found this on dev).
+    keys = {"secrets": [{"name": TEAM_CREDENTIALS_SECRET}]} if runs_in_cluster(spec) else {}
     account = k8s_object(
         "v1",
         "ServiceAccount",
         model_service_account_name(team),
         team.namespace_name,
-        secrets=[{"name": TEAM_CREDENTIALS_SECRET}],
         automountServiceAccountToken=False,
+        **keys,
     )
     return annotate(account, service_account_annotations(spec, f"models-{team.name}"))
 
@@ -184,6 +187,9 @@ def inference_service(
     }
     predictor: dict[str, Any] = {
         "model": model,
+        # Pod Security `restricted` in team namespaces: seccomp at pod level covers KServe's injected
+        # storage-initializer too (its container context comes from the chart's ClusterStorageContainer).
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "serviceAccountName": model_service_account_name(team),
         "minReplicas": min(kserve.min_replicas, max_replicas),
         "maxReplicas": max_replicas,

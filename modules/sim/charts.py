@@ -34,6 +34,7 @@ INSTALLED_KINDS = (
     "Role",
     "RoleBinding",
     "ConfigMap",  # a controller's configuration (KServe's inferenceservice-config)
+    "ClusterStorageContainer",  # KServe's storage-initializer container (its security context included)
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 )

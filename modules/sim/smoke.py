@@ -22,7 +22,7 @@ from kubernetes.dynamic import DynamicClient
 from rich.console import Console
 
 from modules.cluster import apply as kube
-from modules.cluster.smoke import JobOutcome, collect, run_jobs, write_report
+from modules.cluster.smoke import JobOutcome, collect, condition, is_true, run_jobs, write_report
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service
 from modules.k8s.kueue import API as KUEUE_API
@@ -79,26 +79,35 @@ def smoke_manifests(spec: Spec) -> list[dict[str, Any]]:
 
 def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcome | None:
     """The platform's smoke InferenceService, turned by the real KServe controller into a Deployment
-    running cnai's MLServer runtime image, and a Service."""
+    running cnai's MLServer runtime image and a Service, whose pod is admitted (KServe's pod webhook,
+    Pod Security of the team's namespace) and placed: the Deployment becomes Available (kwok plays
+    the kubelet)."""
     if not smoke_inference_service(spec):
         return None
     namespace = spec.teams[0].namespace_name
     name = f"{SMOKE_MODEL}-predictor"
-    started = time.monotonic()
-
-    def created() -> dict[str, Any] | None:
-        deployment = dyn.resources.get(api_version="apps/v1", kind="Deployment").get(name=name, namespace=namespace)
-        dyn.resources.get(api_version="v1", kind="Service").get(name=name, namespace=namespace)
-        return deployment.to_dict()
-
     check = f"{SERVING_CHECKS}::test_platform_inference_service"
+    started = time.monotonic()
+    deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    last: dict[str, Any] = {}
+
+    def available() -> bool:
+        nonlocal last
+        last = deployments.get(name=name, namespace=namespace).to_dict()
+        dyn.resources.get(api_version="v1", kind="Service").get(name=name, namespace=namespace)
+        return is_true(last, "Available")
+
     try:
-        deployment = kube.wait_for(created, timeout, f"KServe's Deployment and Service {namespace}/{name}")
+        kube.wait_for(available, timeout, f"KServe's Deployment {namespace}/{name} Available")
     except TimeoutError as exc:
-        return CheckOutcome(check, "failed", time.monotonic() - started, str(exc)[:300], str(exc))
-    images = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+        refused = condition(last, "ReplicaFailure") or {}
+        message = f"{exc}" + (f"; its pods are refused: {refused.get('message')}" if refused else "")
+        return CheckOutcome(check, "failed", time.monotonic() - started, message[:300], message)
+    images = [c["image"] for c in last["spec"]["template"]["spec"]["containers"]]
     ok = image("mlserver") in images
-    message = f"Deployment {namespace}/{name} and its Service created by KServe; containers: {', '.join(images)}"
+    message = (
+        f"Deployment {namespace}/{name} (Available) and its Service created by KServe; containers: {', '.join(images)}"
+    )
     return CheckOutcome(
         check, "passed" if ok else "failed", time.monotonic() - started, message[:300], "" if ok else message
     )

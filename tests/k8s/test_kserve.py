@@ -6,6 +6,7 @@ import pytest
 
 from modules.k8s.kserve import GATEWAY, NAMESPACE, ServingError, gateway_objects, inference_service, kserve_objects
 from modules.k8s.namespaces import COMPONENT_NAMESPACES
+from modules.k8s.object_storage import runs_in_cluster
 from modules.k8s.security import GATEWAY_ACCESS_LABEL, NAME_LABEL, security_objects
 from modules.spec import list_envs, load_spec
 from tests.k8s.test_security import selects
@@ -128,3 +129,21 @@ def test_no_gateway_means_no_gateway_label():
     assert gateway_objects(spec) == []
     labels = [o["metadata"]["labels"] for o in security_objects(spec) if o["kind"] == "Namespace"]
     assert not any(GATEWAY_ACCESS_LABEL in ns for ns in labels)
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_model_identities_list_only_secrets_that_exist(env):
+    """KServe's pod webhook refuses a predictor whose account lists a missing Secret (the sim found it:
+    dev's and prod's teams reach a cloud store with their workload identity and have no S3 keys)."""
+    spec = load_spec(env)
+    accounts = [o for o in kserve_objects(spec) if o["kind"] == "ServiceAccount"]
+    assert accounts
+    for account in accounts:
+        assert ("secrets" in account) is runs_in_cluster(spec), account
+
+
+def test_predictor_pods_meet_restricted_pod_security():
+    spec = load_spec("prod")
+    predictor = inference_service(spec, spec.teams[1], "mlp", "mlflow", "s3://models/mlp/1")["spec"]["predictor"]
+    assert predictor["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    assert predictor["model"]["securityContext"]["allowPrivilegeEscalation"] is False

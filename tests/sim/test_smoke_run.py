@@ -89,4 +89,5 @@ def test_the_platforms_inference_service_becomes_a_deployment_with_cnais_runtime
     assert set(serving) == {f"test_serving::test_platform_inference_service[{s.name}]" for s in sim.specs}
     for check in serving.values():
         assert check["outcome"] == "passed", check
-        assert "created by KServe" in check["message"] and "mlserver" in check["message"]
+        assert "(Available)" in check["message"] and "created by KServe" in check["message"]
+        assert "mlserver" in check["message"]
