@@ -51,7 +51,8 @@ def api_client(kubeconfig: Path) -> ApiClient:
     return kube_config.new_client_from_config(config_file=str(kubeconfig))
 
 
-def _reason(exc: ApiException) -> str:
+def reason(exc: ApiException) -> str:
+    """The API server's message of a refusal (the Status body's `message`)."""
     try:
         return json.loads(exc.body).get("message", exc.body)
     except (TypeError, ValueError):
@@ -103,12 +104,12 @@ def apply_all(
                 applied.append(apply_one(dyn, obj, manager, dry_run))
                 break
             except ApiException as exc:
-                reason = _reason(exc)
-                if "failed calling webhook" in reason and time.monotonic() < deadline:
+                message = reason(exc)
+                if "failed calling webhook" in message and time.monotonic() < deadline:
                     time.sleep(0.5)
                     continue
                 meta = obj["metadata"]
-                rejected.append(Rejected(obj["kind"], meta["name"], meta.get("namespace"), exc.status, reason))
+                rejected.append(Rejected(obj["kind"], meta["name"], meta.get("namespace"), exc.status, message))
                 break
             except ResourceNotFoundError as exc:
                 meta = obj["metadata"]

@@ -12,15 +12,12 @@ import pytest
 from modules.k8s.object_storage import IDENTITIES_SECRET, credential_secrets
 from modules.k8s.render import helm_releases
 from modules.sim import build
-from modules.sim.charts import chart_defaults, render, template_references, unknown_values
+from modules.sim.charts import SUBCHARTS_MISSING, chart_defaults, render, template_references, unknown_values
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
 
 CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 RELEASES = [(env, r["name"]) for env in CLUSTER_ENVS for r in helm_releases(load_spec(env))]
-# The chart snapshot (../shared/charts) lacks these charts' subcharts, and helm refuses to render a
-# chart with a missing dependency even when its condition is off: nothing here can render them.
-SUBCHARTS_MISSING = {"kube-prometheus-stack": "kube-state-metrics, prometheus-node-exporter, grafana, windows-exporter"}
 
 
 def _release(env: str, name: str) -> dict:

@@ -6,7 +6,6 @@ submitted as a Pod, since Pod Security enforces on Pods)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from modules.cluster import apply as kube
 from modules.k8s.render import helm_releases
 from modules.k8s.security import security_objects
 from modules.sim import build
-from modules.sim.charts import INSTALLED_KINDS, render
+from modules.sim.charts import INSTALLED_KINDS, SUBCHARTS_MISSING, render
 from modules.sim.runtime import SimRuntime
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
@@ -28,7 +27,6 @@ ENVIRONMENTS = tuple(e for e in list_envs() if load_spec(e).is_cluster)
 # What the sim itself installs of these charts, rewired to its local controllers (charts.installable):
 # applied for real at `cnai up sim`; a dry run of the unwired originals would merge `service` into them.
 INSTALLED_BY_THE_SIM = {"kueue", "kserve"}
-SUBCHARTS_MISSING = ("kube-prometheus-stack",)  # see tests/k8s/test_chart_values.py
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 # Pod templates of the charts that Pod Security rejects at the level cnai labels their namespace with.
 # Issue 19 fixes them (chart values, or a namespace level with its reason); until then this list is
@@ -80,7 +78,7 @@ def test_rendered_objects_are_valid_for_the_api_server(sim: SimRuntime, namespac
         try:
             kube.apply_one(dyn, doc, dry_run=True)
         except ApiException as exc:
-            rejected.append(f"{doc['kind']} {doc['metadata']['name']}: {_reason(exc)}")
+            rejected.append(f"{doc['kind']} {doc['metadata']['name']}: {kube.reason(exc)}")
     assert rejected == [], "\n".join(rejected)
 
 
@@ -109,8 +107,8 @@ def test_pod_templates_meet_their_namespaces_pod_security_level(sim: SimRuntime,
         try:
             kube.apply_one(dyn, pod, dry_run=True)
         except ApiException as exc:
-            if "violates PodSecurity" in _reason(exc):
-                violations[f"{doc['kind']}/{doc['metadata']['name']}"] = _reason(exc)
+            if "violates PodSecurity" in kube.reason(exc):
+                violations[f"{doc['kind']}/{doc['metadata']['name']}"] = kube.reason(exc)
             else:
                 raise
     assert set(violations) == KNOWN_POD_SECURITY_VIOLATIONS.get(f"{env}/{name}", set()), violations
@@ -133,7 +131,7 @@ def test_pod_security_is_enforced_where_cnai_labels_it_restricted(sim: SimRuntim
     }
     with pytest.raises(ApiException) as refused:
         kube.apply_one(sim.client(), pod, dry_run=True)
-    assert 'violates PodSecurity "restricted:latest"' in _reason(refused.value)
+    assert 'violates PodSecurity "restricted:latest"' in kube.reason(refused.value)
 
 
 def _pod_template(doc: dict[str, Any]) -> dict[str, Any] | None:
@@ -142,10 +140,3 @@ def _pod_template(doc: dict[str, Any]) -> dict[str, Any] | None:
     if doc["kind"] == "CronJob":
         return doc["spec"]["jobTemplate"]["spec"]["template"]
     return None
-
-
-def _reason(exc: ApiException) -> str:
-    try:
-        return json.loads(exc.body).get("message", exc.body)
-    except (TypeError, ValueError):
-        return str(exc.body or exc.reason)

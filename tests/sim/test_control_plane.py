@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import ssl
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +21,19 @@ from modules.sim.servers import KUEUE_NAMESPACE
 from modules.spec import load_spec
 
 pytestmark = pytest.mark.sim
+
+
+@contextlib.contextmanager
+def probe_namespace(dyn: Any, name: str) -> Iterator[None]:
+    """A namespace for one test's probe objects, deleted afterwards."""
+    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
+    namespaces.server_side_apply(
+        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, name=name, field_manager="cnai-test"
+    )
+    try:
+        yield
+    finally:
+        namespaces.delete(name=name)
 
 
 def _tls(sim: SimRuntime, identity: str | None) -> ssl.SSLContext:
@@ -105,12 +121,6 @@ def test_kueue_mutating_webhook_is_called_by_the_api_server(sim: SimRuntime):
     """A queued Job is created unsuspended; Kueue's webhook suspends it during admission (before any
     controller could): proof the API server called the webhook."""
     dyn = sim.client()
-    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
-    namespaces.server_side_apply(
-        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sim-webhook-probe"}},
-        name="sim-webhook-probe",
-        field_manager="cnai-test",
-    )
     jobs = dyn.resources.get(api_version="batch/v1", kind="Job")
     job = {
         "apiVersion": "batch/v1",
@@ -127,11 +137,9 @@ def test_kueue_mutating_webhook_is_called_by_the_api_server(sim: SimRuntime):
             },
         },
     }
-    try:
+    with probe_namespace(dyn, "sim-webhook-probe"):
         created = jobs.create(body=job, namespace="sim-webhook-probe").to_dict()
-        assert created["spec"]["suspend"] is True
-    finally:
-        namespaces.delete(name="sim-webhook-probe")
+    assert created["spec"]["suspend"] is True
 
 
 def _get(url: str, tls: ssl.SSLContext) -> int:
@@ -157,26 +165,17 @@ def test_kserve_validating_webhook_is_called_by_the_api_server(sim: SimRuntime):
     """KServe's validator refuses an InferenceService name that is not a DNS-1035 label (the API server
     alone would accept it): proof the API server reached KServe's webhook over TLS."""
     dyn = sim.client()
-    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
-    namespaces.server_side_apply(
-        body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sim-kserve-probe"}},
-        name="sim-kserve-probe",
-        field_manager="cnai-test",
-    )
     isvc = {
         "apiVersion": "serving.kserve.io/v1beta1",
         "kind": "InferenceService",
         "metadata": {"name": "1-starts-with-a-digit", "namespace": "sim-kserve-probe"},
         "spec": {"predictor": {"model": {"modelFormat": {"name": "mlflow"}, "storageUri": "s3://models/x"}}},
     }
-    try:
-        with pytest.raises(ApiException) as refused:
-            kube.apply_one(dyn, isvc)
-        assert refused.value.status == 403  # how the API server reports a webhook's denial
-        assert '"inferenceservice.kserve-webhook-server.validator\\" denied the request' in refused.value.body
-        assert "must start with alphabetical character" in refused.value.body
-    finally:
-        namespaces.delete(name="sim-kserve-probe")
+    with probe_namespace(dyn, "sim-kserve-probe"), pytest.raises(ApiException) as refused:
+        kube.apply_one(dyn, isvc)
+    assert refused.value.status == 403  # how the API server reports a webhook's denial
+    assert '"inferenceservice.kserve-webhook-server.validator\\" denied the request' in refused.value.body
+    assert "must start with alphabetical character" in refused.value.body
 
 
 def test_kserve_runs_as_its_charts_service_account(sim: SimRuntime):

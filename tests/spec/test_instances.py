@@ -13,4 +13,3 @@ def test_every_named_instance_type_has_a_shape():
         named |= set(accelerator.eks_instance_types.values()) | set(accelerator.gke_machine_types.values())
     assert named - set(INSTANCE_SHAPES) == set()
     assert set(INSTANCE_SHAPES) - named == set(), "a shape no builder can ask for"
-
