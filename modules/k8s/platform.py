@@ -36,7 +36,8 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
     """Declare every enabled component; returns the outputs the stack exports.
 
     Order: the security baseline (namespaces) first; observability next, since the other charts
-    create ServiceMonitors whose CRDs it brings.
+    (SeaweedFS, Milvus, CloudNativePG's PodMonitor...) create ServiceMonitors whose CRDs it brings;
+    Kueue after cert-manager when it uses it for its webhook certificates.
     """
     security = SecurityBaseline("security", SecurityBaselineArgs(spec), pulumi.ResourceOptions(provider=provider))
     ready: list[pulumi.Resource] = [security]
@@ -45,20 +46,22 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
         "bom": pinned_versions(),  # what `cnai status` compares with the current bill of materials
     }
-    identity: S3Identity | None = None
-    if runs_in_cluster(spec):
-        storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
-        outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
-        identity = storage.platform_identity
     if spec.components.observability.enabled:
         observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
         ready = [security, observability]
+    identity: S3Identity | None = None
+    if runs_in_cluster(spec):  # after observability: the SeaweedFS chart renders ServiceMonitors
+        storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
+        outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
+        identity = storage.platform_identity
     if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
+    cert_manager: list[pulumi.Resource] = []  # KServe's component installs cert-manager
     if spec.components.kserve.enabled:
         kserve = KServe("kserve", KServeArgs(spec), _after(provider, ready))
         outputs["gateway"] = kserve.gateway
+        cert_manager = [kserve]
     if spec.components.vector_db.enabled:
         keys = (identity.access_key, identity.secret_key) if identity else (None, None)
         Milvus("milvus", MilvusArgs(spec, *keys), _after(provider, ready))
@@ -66,7 +69,9 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         mlflow = Mlflow("mlflow", MlflowArgs(spec, identity), _after(provider, ready))
         outputs["mlflow_url"] = mlflow.url
     if spec.components.kueue.enabled:
-        kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, ready))
+        # With cert-manager, Kueue's chart renders Certificates and an Issuer: after cert-manager's CRDs.
+        after = [*ready, *cert_manager] if spec.components.cert_manager.enabled else ready
+        kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, after))
         outputs["local_queues"] = kueue.local_queues
     return outputs
 
