@@ -193,3 +193,10 @@ def test_unexpected_exceptions_are_not_swallowed():
         pass
     else:
         raise AssertionError("a bug must keep its traceback")
+
+
+def test_smoke_sim_without_a_running_sim_says_how_to_start_it(tmp_path):
+    proc = cnai("smoke", "sim", env={"CNAI_SIM_HOME": str(tmp_path / "sim"), "CNAI_SIM_PORT_BASE": "29900"})
+    assert proc.returncode == 3
+    assert "the sim is not up: run `cnai up sim` first" in proc.stderr
+    assert "Traceback" not in proc.stderr
