@@ -135,8 +135,10 @@ class SmokeRun:
                     raise
         return left
 
-    def follow(self, outcomes: list[JobOutcome], timeout: float, collect_logs: bool = True) -> None:
-        """Poll until every Job finished (or `timeout`), updating the outcomes; then read the logs."""
+    def follow(self, outcomes: list[JobOutcome], timeout: float, fixed_nodes: bool = False) -> None:
+        """Poll until every Job finished (or `timeout`), updating the outcomes; then read the logs.
+        `fixed_nodes` (the sim: no autoscaler): stop early once only Jobs the scheduler refused are left,
+        since its verdict will not change; on a cluster a scale-up may still place them."""
         deadline = time.monotonic() + timeout
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=self.console) as progress:
@@ -151,16 +153,15 @@ class SmokeRun:
                     completed=done,
                     description=f"smoke jobs: {admitted} admitted, {placed} placed, {done} of {len(outcomes)} finished",
                 )
-                if done == len(outcomes) or time.monotonic() > deadline or self._stuck(outcomes):
+                if done == len(outcomes) or time.monotonic() > deadline or (fixed_nodes and self._stuck(outcomes)):
                     break
                 time.sleep(1)
-        if collect_logs:
-            for outcome in outcomes:
-                outcome.log = self._logs(outcome)
+        for outcome in outcomes:
+            outcome.log = self._logs(outcome)
 
     @staticmethod
     def _stuck(outcomes: list[JobOutcome]) -> bool:
-        """Only Jobs the scheduler refused are left: on fixed nodes its verdict will not change."""
+        """Only Jobs the scheduler refused are left."""
         open_jobs = [o for o in outcomes if o.finished is None]
         return bool(open_jobs) and all(o.unschedulable for o in open_jobs)
 
@@ -186,7 +187,10 @@ class SmokeRun:
             outcome.uid = job["metadata"]["uid"]
             self._admission(outcome, workloads)
             mine = [
-                p for p in pods if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == outcome.name
+                p
+                for p in pods
+                if p["metadata"]["namespace"] == outcome.namespace
+                and p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == outcome.name
             ]
             outcome.nodes = {
                 p["spec"]["nodeName"]: node_pools.get(p["spec"]["nodeName"]) for p in mine if p["spec"].get("nodeName")
@@ -292,13 +296,18 @@ def suite_report(outcome: JobOutcome) -> dict[str, Any] | None:
 
 
 def run_jobs(
-    dyn: DynamicClient, spec: Spec, manifests: list[dict[str, Any]], console: Console, timeout: float
+    dyn: DynamicClient,
+    spec: Spec,
+    manifests: list[dict[str, Any]],
+    console: Console,
+    timeout: float,
+    fixed_nodes: bool = False,
 ) -> list[JobOutcome]:
     """Replace any earlier run's Jobs with these, follow them to the end, and read their logs."""
     run = SmokeRun(dyn, console)
     run.replace(manifests, timeout)
     outcomes = job_outcomes(spec, manifests)
-    run.follow(outcomes, timeout)
+    run.follow(outcomes, timeout, fixed_nodes)
     return outcomes
 
 

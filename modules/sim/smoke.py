@@ -119,7 +119,7 @@ def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: f
     manifests = smoke_manifests(spec)
     try:
         serving = serving_check(dyn, spec, KSERVE_TIMEOUT)
-        outcomes = run_jobs(dyn, spec, manifests, console, timeout)
+        outcomes = run_jobs(dyn, spec, manifests, console, timeout, fixed_nodes=True)  # no autoscaler
     finally:
         delete(dyn, [o for o in [*objects, *manifests] if o["kind"] != "Namespace"])
     checks = [c for c in [serving] if c is not None]
