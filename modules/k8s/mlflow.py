@@ -109,7 +109,7 @@ def _container(spec: Spec) -> dict[str, Any]:
     probe = {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 10}
     return {
         "name": "mlflow",
-        "image": image("mlflow"),
+        "image": image("cnai-mlflow"),  # the core image lacks the drivers and exporters below
         "imagePullPolicy": "Always",
         "command": ["sh", "-c", server],
         "env": env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modules.k8s.mlflow import mlflow_server_objects, postgres_cluster
 from modules.spec import load_spec
+from modules.spec.loader import REPO_ROOT
 
 
 def by_kind(spec_name: str) -> dict[str, dict]:
@@ -74,3 +75,26 @@ def test_the_server_mounts_only_secrets_that_exist_for_its_store():
         assert ("mlflow-s3" in secrets) is in_cluster, env
         env_names = {e["name"] for e in pod["containers"][0]["env"]}
         assert ("AWS_SHARED_CREDENTIALS_FILE" in env_names) is in_cluster, env
+
+
+def test_the_servers_image_has_what_its_command_uses():
+    """MLflow's core image has no PostgreSQL driver, cloud artifact clients, Prometheus exporter or
+    basic-auth extra; cnai's image (images/mlflow/Dockerfile) adds exactly the BOM's packages."""
+    from modules.versions import bom, image
+
+    container = by_kind("prod")["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == image("cnai-mlflow")
+    packages = {p.split("==")[0].lower() for p in bom()["images"]["cnai-mlflow"]["packages"]}
+    command = container["command"][-1]
+    needed = {"psycopg2-binary"}  # the backend store is the CloudNativePG database
+    needed |= {"prometheus-flask-exporter"} if "--expose-prometheus" in command else set()
+    needed |= {"flask-wtf"} if "--app-name basic-auth" in command else set()
+    needed |= {"google-cloud-storage"} if "gs://" in command else set()
+    needed |= (
+        {"boto3"}
+        if "s3://" in by_kind("kind")["Deployment"]["spec"]["template"]["spec"]["containers"][0]["command"][-1]
+        else set()
+    )
+    assert needed <= packages and len(needed) == 5
+    dockerfile = (REPO_ROOT / "images" / "mlflow" / "Dockerfile").read_text()
+    assert "ARG PACKAGES" in dockerfile and "pip install --no-cache-dir ${PACKAGES}" in dockerfile
