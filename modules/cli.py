@@ -34,6 +34,8 @@ spec_app = typer.Typer(no_args_is_help=True, help="Inspect and validate environm
 app.add_typer(spec_app, name="spec")
 nodes_app = typer.Typer(no_args_is_help=True, help="Bare-metal GPU nodes: Ansible inventory and playbook.")
 app.add_typer(nodes_app, name="nodes")
+charts_app = typer.Typer(no_args_is_help=True, help="The pinned Helm charts, unpacked for offline checks.")
+app.add_typer(charts_app, name="charts")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -175,6 +177,22 @@ def nodes_apply(
     sources = [generated, *(inventory or [])]
     command = ["ansible-playbook", *(f"--inventory={p}" for p in sources), str(PLAYBOOK), *ctx.args]
     raise typer.Exit(subprocess.run(command, check=False).returncode)
+
+
+@charts_app.command("pull")
+@friendly
+def charts_pull(
+    names: Annotated[list[str] | None, typer.Argument(help="BOM chart names (default: all)")] = None,
+) -> None:
+    """Fetch the BOM's charts at their pinned versions into the charts folder (needs the helm that
+    `cnai setup sim` builds, and the charts' repositories)."""
+    from modules.sim import build, charts
+    from modules.versions import bom
+
+    build.ensure_built(err_console, only=["helm"])
+    into = charts.charts_dir()
+    for name in names or list(bom()["helm_charts"]):
+        console.print(f"{name}: {charts.pull(str(build.path_of('helm')), name, into)}")
 
 
 @app.command()

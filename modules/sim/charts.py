@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from modules.errors import CnaiError
 from modules.k8s.kserve import CERT_MANAGER_VALUES
 from modules.spec.loader import REPO_ROOT
 from modules.versions import chart
@@ -61,13 +62,47 @@ class _ChartLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: igno
 _ChartLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
-class ChartError(Exception):
+class ChartError(CnaiError):
     """The chart folder is missing or helm could not render it."""
 
 
 def charts_dir() -> Path:
-    """The unpacked upstream charts (../shared/charts beside the checkout, or CNAI_CHARTS)."""
-    return Path(os.environ.get("CNAI_CHARTS", REPO_ROOT.parent / "shared" / "charts"))
+    """Where the unpacked pinned charts are: CNAI_CHARTS if set; else ../shared/charts beside the
+    checkout where it exists (cnai's own machines); else ~/.cache/cnai/charts, which `cnai charts
+    pull` fills from the BOM's repositories."""
+    if "CNAI_CHARTS" in os.environ:
+        return Path(os.environ["CNAI_CHARTS"])
+    shared = REPO_ROOT.parent / "shared" / "charts"
+    return shared if shared.is_dir() else Path.home() / ".cache" / "cnai" / "charts"
+
+
+def pull_command(helm: str, name: str, into: Path) -> list[str]:
+    """`helm pull` of BOM chart `name` at its pinned version, unpacked into `into/<chart>`."""
+    pinned = chart(name)
+    source = (
+        [f"{pinned['repo']}/{pinned['chart']}"]
+        if str(pinned["repo"]).startswith("oci://")
+        else [str(pinned["chart"]), "--repo", str(pinned["repo"])]
+    )
+    return [helm, "pull", *source, "--version", str(pinned["version"]), "--untar", "--untardir", str(into)]
+
+
+def pull(helm: str, name: str, into: Path) -> Path:
+    """Fetch one pinned chart (skipped when the right version is already there)."""
+    folder = into / str(chart(name)["chart"])
+    meta = folder / "Chart.yaml"
+    if meta.is_file() and str(yaml.safe_load(meta.read_text())["version"]).lstrip("v") == str(
+        chart(name)["version"]
+    ).lstrip("v"):
+        return folder
+    into.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(pull_command(helm, name, into), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ChartError(
+            f"chart {name}: `helm pull` from {chart(name)['repo']} failed: {done.stderr.strip()[-600:]}. "
+            "Fix: reach that repository (or set CNAI_CHARTS to a folder of unpacked charts)."
+        )
+    return folder
 
 
 def chart_dir(name: str) -> Path:

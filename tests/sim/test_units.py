@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -172,3 +173,25 @@ def test_chart_webhooks_and_conversion_point_at_loopback():
 
 def test_ssl_module_available():
     assert ssl.OPENSSL_VERSION
+
+
+def test_charts_are_pulled_at_their_pinned_versions():
+    kueue = charts.pull_command("helm", "kueue", Path("/c"))
+    pinned = chart("kueue")
+    assert kueue == [
+        "helm",
+        "pull",
+        f"{pinned['repo']}/kueue",
+        "--version",
+        str(pinned["version"]),
+        "--untar",
+        "--untardir",
+        "/c",
+    ]
+    milvus = charts.pull_command("helm", "milvus", Path("/c"))
+    assert milvus[2:5] == ["milvus", "--repo", chart("milvus")["repo"]]
+
+
+def test_a_chart_already_unpacked_at_its_pin_is_not_fetched_again():
+    folder = charts.charts_dir()
+    assert charts.pull("/nonexistent/helm", "kueue", folder) == folder / "kueue"  # helm is never run
