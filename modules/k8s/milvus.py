@@ -9,19 +9,18 @@ import pulumi
 
 from modules.cloud.identities import MILVUS_SERVICE_ACCOUNT, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
-from modules.k8s.object_storage import runs_in_cluster
+from modules.k8s.object_storage import VECTOR_BUCKET, runs_in_cluster
 from modules.k8s.objects import RUN_AS, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 
 NAMESPACE = COMPONENT_NAMESPACES["vector_db"][0]
-BUCKET = "milvus"
 
 
 def external_s3(spec: Spec, access_key: Any = None, secret_key: Any = None) -> dict[str, Any]:
     """Where Milvus keeps segments: the in-cluster SeaweedFS (keys given) or the cloud's store (IAM)."""
-    base = {"enabled": True, "bucketName": spec.bucket(BUCKET), "rootPath": spec.name}
+    base = {"enabled": True, "bucketName": spec.bucket(VECTOR_BUCKET), "rootPath": spec.name}
     if runs_in_cluster(spec):
         return base | {
             "host": f"seaweedfs-s3.{STORAGE_NAMESPACE}.svc",

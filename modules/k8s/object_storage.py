@@ -89,6 +89,7 @@ def seaweedfs_values(spec: Spec) -> dict[str, Any]:
 
 ADMIN_ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
 TENANT_BUCKETS = ("datasets", "models")
+VECTOR_BUCKET = "milvus"  # Milvus's segments (a spec check requires it while the vector DB is on)
 
 
 @dataclass(frozen=True)
@@ -101,10 +102,19 @@ class S3Identity:
     actions: list[str]
 
 
+def bucket_actions(bucket: str) -> list[str]:
+    """Read, write and list one bucket, nothing else (SeaweedFS's action:bucket grants)."""
+    return [f"{action}:{bucket}" for action in ("Read", "Write", "List")]
+
+
 def tenant_actions(spec: Spec) -> list[str]:
     """A team may read, write and list only the shared data buckets the spec declares."""
-    buckets = [b for b in spec.components.object_storage.buckets if b in TENANT_BUCKETS]
-    return [f"{action}:{bucket}" for bucket in buckets for action in ("Read", "Write", "List")]
+    return [
+        a
+        for bucket in spec.components.object_storage.buckets
+        if bucket in TENANT_BUCKETS
+        for a in bucket_actions(bucket)
+    ]
 
 
 def s3_identities(identities: list[S3Identity]) -> dict[str, Any]:
@@ -184,7 +194,19 @@ class ObjectStorage(pulumi.ComponentResource):
             )
             for team in args.spec.teams
         }
-        document = s3_identities([platform, *tenants.values()])
+        # Milvus gets keys to its own bucket, not the platform's admin keys (its chart writes them into
+        # its config); generated like the teams'.
+        vector = (
+            S3Identity(
+                "milvus",
+                random.RandomPassword(f"{name}-milvus-access-key", length=20, special=False, opts=child).result,
+                random.RandomPassword(f"{name}-milvus-secret-key", length=40, special=False, opts=child).result,
+                bucket_actions(VECTOR_BUCKET),
+            )
+            if args.spec.components.vector_db.enabled
+            else None
+        )
+        document = s3_identities([platform, *tenants.values(), *([vector] if vector else [])])
         identities = pulumi.Output.secret(pulumi.Output.json_dumps(document))
         objects = [
             *credential_secrets(platform.access_key, platform.secret_key, identities),
@@ -199,6 +221,7 @@ class ObjectStorage(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
         )
         self.platform_identity = platform
+        self.vector_db_identity = vector
         self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
         self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
         self.register_outputs(

@@ -51,10 +51,11 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
         ready = [security, observability]
     identity: S3Identity | None = None
+    vector_identity: S3Identity | None = None
     if runs_in_cluster(spec):  # after observability: the SeaweedFS chart renders ServiceMonitors
         storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
         outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
-        identity = storage.platform_identity
+        identity, vector_identity = storage.platform_identity, storage.vector_db_identity
     if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
     cert_manager: list[pulumi.Resource] = []  # KServe's component installs cert-manager
@@ -63,7 +64,7 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         outputs["gateway"] = kserve.gateway
         cert_manager = [kserve]
     if spec.components.vector_db.enabled:
-        keys = (identity.access_key, identity.secret_key) if identity else (None, None)
+        keys = (vector_identity.access_key, vector_identity.secret_key) if vector_identity else (None, None)
         Milvus("milvus", MilvusArgs(spec, *keys), _after(provider, ready))
     if spec.components.mlflow.enabled:
         mlflow = Mlflow("mlflow", MlflowArgs(spec, identity), _after(provider, ready))

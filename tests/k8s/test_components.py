@@ -4,6 +4,8 @@ pinned charts, the stack's provider reaching every child, objects straight from 
 
 from __future__ import annotations
 
+import json
+
 import pulumi
 import pytest
 
@@ -21,7 +23,10 @@ class Recorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
-        return f"{args.name}-id", dict(args.inputs)
+        state = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = f"{args.name}-value"  # what a generated key is known by in these tests
+        return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         return {}
@@ -135,3 +140,22 @@ def test_cloud_object_storage_runs_nothing_in_cluster(prod):
     recorder, outputs = prod
     assert "object-storage-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
     assert "s3_url" not in outputs
+
+
+def test_milvus_gets_keys_to_its_own_bucket_not_the_platforms():
+    """Least privilege: the Milvus chart writes its S3 keys into a ConfigMap, so they are generated keys
+    whose identity may only read, write and list the milvus bucket."""
+    recorder, _ = declare("kind")
+    passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
+    assert {"object-storage-milvus-access-key", "object-storage-milvus-secret-key"} <= set(passwords)
+    values = recorder.of_type("kubernetes:helm.sh/v3:Release")["milvus-chart"].inputs["values"]
+    external = values["value"]["externalS3"] if SECRET_SIGNATURE in values else values["externalS3"]
+    assert external["accessKey"] == "object-storage-milvus-access-key-value"
+    identities = recorder.of_type("kubernetes:yaml/v2:ConfigGroup")["object-storage-credentials"].inputs["objs"]
+    document = json.loads(
+        next(s for s in identities["value"] if s["metadata"]["name"] == "cnai-s3-identities")["stringData"][
+            "seaweedfs_s3_config"
+        ]
+    )
+    milvus = next(i for i in document["identities"] if i["name"] == "milvus")
+    assert milvus["actions"] == ["Read:milvus", "Write:milvus", "List:milvus"]
