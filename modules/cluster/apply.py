@@ -8,6 +8,7 @@ every object the server refused.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -136,10 +137,28 @@ def wait_for(check: Any, timeout: float, what: str, interval: float = 0.3) -> An
     raise TimeoutError(f"{what}: not within {timeout:.0f}s (last: {last!r})"[:2000])
 
 
+def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    """The status condition of type `kind` of an object (as a dict), if it has one."""
+    for found in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if found["type"] == kind:
+            return found
+    return None
+
+
+def is_true(obj: dict[str, Any] | None, kind: str) -> bool:
+    return (condition(obj, kind) or {}).get("status") == "True"
+
+
 def crds_established(dyn: DynamicClient, names: list[str]) -> bool:
     api = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    for name in names:
-        conditions = (api.get(name=name).to_dict().get("status") or {}).get("conditions") or []
-        if not any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-            return False
-    return True
+    return all(is_true(api.get(name=name).to_dict(), "Established") for name in names)
+
+
+def delete_all(dyn: DynamicClient, objects: list[dict[str, Any]]) -> None:
+    """Delete in reverse order of application (dependants first); already gone is fine."""
+    for obj in reversed(objects):
+        meta = obj["metadata"]
+        with contextlib.suppress(ApiException):
+            resource_of(dyn, obj).delete(
+                name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
+            )

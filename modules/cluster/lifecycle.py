@@ -34,9 +34,8 @@ from modules.cluster.smoke import cluster_smoke
 from modules.cluster.tools import Shell
 from modules.endpoints import Endpoints
 from modules.errors import CnaiError
-from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.security import COMPONENT_NAMESPACES
-from modules.k8s.smoke_jobs import smoke_jobs, smoke_suite
+from modules.k8s.smoke_jobs import smoke_manifests
 from modules.spec import Spec
 from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
@@ -248,9 +247,7 @@ class Lifecycle:
                 self._run("wait-ready", self._kubectl(*wait, f"--timeout={READY_TIMEOUT}"))
 
     def smoke_manifests(self) -> list[dict[str, Any]]:
-        team = self.spec.teams[0]
-        suite = smoke_suite(self.spec, team, self.paths.endpoints.read_text())
-        return [*suite, *(smoke_jobs(self.spec) if gpu_operator_deployed(self.spec) else [])]
+        return smoke_manifests(self.spec, self.paths.endpoints.read_text())
 
     def run_smoke(self) -> None:
         """`cnai smoke ENV` on a cluster: the endpoints of the deployed stack, then the suite."""

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.cluster import apply as kube
+from modules.cluster.apply import condition, is_true
 from modules.k8s.kueue import API as KUEUE_API
 from modules.k8s.kueue import flavor_name
 from modules.k8s.smoke_jobs import SUITE_JOB
@@ -37,17 +38,6 @@ from smoke_tests.runner import REPORT_MARKER, versions_that_ran
 CLUSTER_CHECKS = "test_cluster_jobs"  # the report's area for admission, placement and completion
 GPU_CHECKS = "test_gpu_jobs"
 NO_CONTAINERS = "the sim's kwok binds and completes pods without running a container: no log, no result"
-
-
-def condition(obj: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
-    for found in ((obj or {}).get("status") or {}).get("conditions") or []:
-        if found["type"] == kind:
-            return found
-    return None
-
-
-def is_true(obj: dict[str, Any] | None, kind: str) -> bool:
-    return (condition(obj, kind) or {}).get("status") == "True"
 
 
 @dataclass
@@ -64,6 +54,7 @@ class JobOutcome:
     cluster_queue: str | None = None
     flavors: dict[str, str] = field(default_factory=dict)
     pending_message: str | None = None
+    pods: list[str] = field(default_factory=list)
     nodes: dict[str, str | None] = field(default_factory=dict)  # node -> its pool label
     unschedulable: list[str] = field(default_factory=list)
     finished: str | None = None  # Complete | Failed
@@ -93,6 +84,13 @@ def job_outcomes(spec: Spec, manifests: list[dict[str, Any]]) -> list[JobOutcome
             )
         )
     return outcomes
+
+
+def owned_workload(workloads: list[dict[str, Any]], owner_uid: str) -> dict[str, Any] | None:
+    """The Workload Kueue created for an object (a Job, a Pod), found by its owner reference."""
+    return next(
+        (w for w in workloads if any(r["uid"] == owner_uid for r in w["metadata"].get("ownerReferences", []))), None
+    )
 
 
 class SmokeRun:
@@ -192,6 +190,7 @@ class SmokeRun:
                 if p["metadata"]["namespace"] == outcome.namespace
                 and p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == outcome.name
             ]
+            outcome.pods = [p["metadata"]["name"] for p in mine]
             outcome.nodes = {
                 p["spec"]["nodeName"]: node_pools.get(p["spec"]["nodeName"]) for p in mine if p["spec"].get("nodeName")
             }
@@ -206,10 +205,7 @@ class SmokeRun:
 
     @staticmethod
     def _admission(outcome: JobOutcome, workloads: list[dict[str, Any]]) -> None:
-        workload = next(
-            (w for w in workloads if any(r["uid"] == outcome.uid for r in w["metadata"].get("ownerReferences", []))),
-            None,
-        )
+        workload = owned_workload(workloads, outcome.uid)
         if workload is None:
             return
         outcome.admitted = outcome.admitted or is_true(workload, "Admitted")
@@ -223,20 +219,18 @@ class SmokeRun:
             outcome.pending_message = (condition(workload, "QuotaReserved") or {}).get("message")
 
     def _logs(self, outcome: JobOutcome) -> str:
-        selector = f"batch.kubernetes.io/job-name={outcome.name}"
         texts = []
-        for pod in self.core.list_namespaced_pod(outcome.namespace, label_selector=selector).items:
+        for pod in outcome.pods:  # as last observed
             try:
-                texts.append(
-                    self.core.read_namespaced_pod_log(pod.metadata.name, outcome.namespace, _request_timeout=30)
-                )
+                texts.append(self.core.read_namespaced_pod_log(pod, outcome.namespace, _request_timeout=30))
             except ApiException:
                 continue  # no container ran (or its log is gone): the result check says so
         return "\n".join(texts)
 
 
 # --- checks --------------------------------------------------------------------------------------
-def _check(module: str, name: str, ok: bool | None, message: str, seconds: float = 0.0) -> CheckOutcome:
+def check_outcome(module: str, name: str, ok: bool | None, message: str, seconds: float = 0.0) -> CheckOutcome:
+    """A check's verdict for the report: skipped (ok None), passed or failed, the cause kept on failure."""
     outcome = "skipped" if ok is None else "passed" if ok else "failed"
     return CheckOutcome(f"{module}::{name}", outcome, seconds, message[:300], "" if ok in (True, None) else message)
 
@@ -264,9 +258,9 @@ def job_checks(outcome: JobOutcome, simulated: bool) -> list[CheckOutcome]:
     )
     finished = outcome.finished or "did not finish in time"
     checks = [
-        _check(CLUSTER_CHECKS, f"test_admitted{where}", right_queue and right_flavor, admitted),
-        _check(CLUSTER_CHECKS, f"test_placed{where}", bool(outcome.nodes) and not wrong_pool, placed),
-        _check(
+        check_outcome(CLUSTER_CHECKS, f"test_admitted{where}", right_queue and right_flavor, admitted),
+        check_outcome(CLUSTER_CHECKS, f"test_placed{where}", bool(outcome.nodes) and not wrong_pool, placed),
+        check_outcome(
             CLUSTER_CHECKS,
             f"test_completed{where}",
             outcome.finished == "Complete",
@@ -283,10 +277,12 @@ def _result_check(outcome: JobOutcome, simulated: bool) -> CheckOutcome:
     results = parse_results(outcome.log)
     if not results:
         if simulated:
-            return _check(GPU_CHECKS, name, None, NO_CONTAINERS)
-        return _check(GPU_CHECKS, name, False, f"no result line in the log of job {outcome.namespace}/{outcome.name}")
+            return check_outcome(GPU_CHECKS, name, None, NO_CONTAINERS)
+        return check_outcome(
+            GPU_CHECKS, name, False, f"no result line in the log of job {outcome.namespace}/{outcome.name}"
+        )
     result = results[-1]
-    return _check(GPU_CHECKS, name, result.status != "fail", f"{result.status}: {result.message}")
+    return check_outcome(GPU_CHECKS, name, result.status != "fail", f"{result.status}: {result.message}")
 
 
 def suite_report(outcome: JobOutcome) -> dict[str, Any] | None:
@@ -351,5 +347,5 @@ def collect(outcomes: list[JobOutcome], simulated: bool) -> tuple[list[CheckOutc
         results += [json.dumps({MARKER: 1, **job}) for job in report["jobs"]]
     elif suite is not None:
         reason = NO_CONTAINERS if simulated else f"the suite job printed no report (its log: {len(suite.log)} chars)"
-        checks.append(_check(CLUSTER_CHECKS, "test_suite_report", None if simulated else False, reason))
+        checks.append(check_outcome(CLUSTER_CHECKS, "test_suite_report", None if simulated else False, reason))
     return checks, results

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import hardened_container_security, hardened_pod_security, k8s_object
 from modules.spec import GpuPool, Spec, Team
@@ -126,6 +127,13 @@ def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, A
     container["volumeMounts"].append({"name": "endpoints", "mountPath": "/etc/cnai", "readOnly": True})
     job["spec"]["template"]["spec"]["volumes"].append({"name": "endpoints", "configMap": {"name": SUITE_ENDPOINTS}})
     return [config, job]
+
+
+def smoke_manifests(spec: Spec, endpoints_json: str) -> list[dict[str, Any]]:
+    """What `cnai smoke ENV` applies: the suite in the first team's namespace (with the endpoints
+    document) and, where the GPU Operator runs, every pool's GPU jobs."""
+    suite = smoke_suite(spec, spec.teams[0], endpoints_json) if spec.teams else []
+    return [*suite, *(smoke_jobs(spec) if gpu_operator_deployed(spec) else [])]
 
 
 def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:

@@ -300,11 +300,7 @@ class SimRuntime:
     @staticmethod
     def _nodes_ready(dyn: Any, names: list[str]) -> bool:
         api = dyn.resources.get(api_version="v1", kind="Node")
-        ready = set()
-        for item in api.get().to_dict()["items"]:
-            conditions = (item.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                ready.add(item["metadata"]["name"])
+        ready = {item["metadata"]["name"] for item in api.get().to_dict()["items"] if kube.is_true(item, "Ready")}
         return set(names) <= ready
 
     def _already_up(self, started: float) -> UpReport:

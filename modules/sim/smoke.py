@@ -10,26 +10,25 @@ since the emulated environments share team names. One report covers every enviro
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from rich.console import Console
 
 from modules.cluster import apply as kube
-from modules.cluster.smoke import JobOutcome, collect, condition, is_true, run_jobs, write_report
+from modules.cluster.apply import condition, is_true
+from modules.cluster.smoke import JobOutcome, check_outcome, collect, run_jobs, write_report
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service
 from modules.k8s.kueue import API as KUEUE_API
 from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import k8s_object
 from modules.k8s.render import OBJECT_BUILDERS
-from modules.k8s.smoke_jobs import smoke_jobs, smoke_suite
+from modules.k8s.smoke_jobs import smoke_manifests
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
@@ -72,11 +71,6 @@ def stand_in_secrets(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
-def smoke_manifests(spec: Spec) -> list[dict[str, Any]]:
-    suite = smoke_suite(spec, spec.teams[0], cluster_endpoints(spec).model_dump_json()) if spec.teams else []
-    return [*suite, *smoke_jobs(spec)]
-
-
 def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcome | None:
     """The platform's smoke InferenceService, turned by the real KServe controller into a Deployment
     running cnai's MLServer runtime image and a Service, whose pod is admitted (KServe's pod webhook,
@@ -86,7 +80,7 @@ def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcom
         return None
     namespace = spec.teams[0].namespace_name
     name = f"{SMOKE_MODEL}-predictor"
-    check = f"{SERVING_CHECKS}::test_platform_inference_service"
+    check = "test_platform_inference_service"
     started = time.monotonic()
     deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     last: dict[str, Any] = {}
@@ -102,21 +96,18 @@ def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcom
     except TimeoutError as exc:
         refused = condition(last, "ReplicaFailure") or {}
         message = f"{exc}" + (f"; its pods are refused: {refused.get('message')}" if refused else "")
-        return CheckOutcome(check, "failed", time.monotonic() - started, message[:300], message)
+        return check_outcome(SERVING_CHECKS, check, False, message, time.monotonic() - started)
     images = [c["image"] for c in last["spec"]["template"]["spec"]["containers"]]
-    ok = image("mlserver") in images
     message = (
         f"Deployment {namespace}/{name} (Available) and its Service created by KServe; containers: {', '.join(images)}"
     )
-    return CheckOutcome(
-        check, "passed" if ok else "failed", time.monotonic() - started, message[:300], "" if ok else message
-    )
+    return check_outcome(SERVING_CHECKS, check, image("mlserver") in images, message, time.monotonic() - started)
 
 
 def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: float = JOB_TIMEOUT) -> EnvironmentRun:
     objects = [*platform_objects(spec), *stand_in_secrets(spec)]
     applied = kube.apply_all(dyn, objects, retries_for_webhooks=30)
-    manifests = smoke_manifests(spec)
+    manifests = smoke_manifests(spec, cluster_endpoints(spec).model_dump_json())
     try:
         serving = serving_check(dyn, spec, KSERVE_TIMEOUT)
         outcomes = run_jobs(dyn, spec, manifests, console, timeout, fixed_nodes=True)  # no autoscaler
@@ -129,12 +120,11 @@ def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: f
 def delete(dyn: DynamicClient, objects: list[dict[str, Any]], timeout: float = 60) -> None:
     """Delete what an environment's run applied, and wait until its queues are gone (the next
     environment's ClusterQueues have the same names)."""
-    for obj in reversed(objects):
-        meta = obj["metadata"]
-        with contextlib.suppress(ApiException):  # already gone
-            kube.resource_of(dyn, obj).delete(
-                name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
-            )
+    kube.delete_all(dyn, objects)
+    wait_queues_gone(dyn, timeout)
+
+
+def wait_queues_gone(dyn: DynamicClient, timeout: float) -> None:
     queues = dyn.resources.get(api_version=KUEUE_API, kind="ClusterQueue")
     kube.wait_for(lambda: not queues.get().to_dict()["items"], timeout, "ClusterQueues deleted")
 

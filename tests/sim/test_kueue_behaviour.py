@@ -19,7 +19,6 @@ subjects whose admission is in question are Jobs from `smoke_job`, as cnai submi
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import threading
@@ -33,17 +32,18 @@ import pytest
 import yaml
 from kubernetes import watch
 from kubernetes.client import CustomObjectsApi
-from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import NotFoundError
 
 from modules.cluster import apply as kube
-from modules.cluster.smoke import condition, is_true
+from modules.cluster.apply import condition, is_true
+from modules.cluster.smoke import owned_workload
 from modules.k8s.kueue import API as KUEUE_API
 from modules.k8s.kueue import PRIORITIES, flavor_name, kueue_objects
 from modules.k8s.objects import k8s_object
 from modules.k8s.security import team_objects
 from modules.k8s.smoke_jobs import CPU_PER_GPU, MEMORY_GIB_PER_GPU, SMOKE_PRIORITY, gpus_requested, smoke_job
 from modules.sim.runtime import SimRuntime
+from modules.sim.smoke import wait_queues_gone
 from modules.spec import GpuPool, Spec, Team, validate
 from modules.spec.models import GPU_RESOURCE, POOL_LABEL
 from tests.conftest import env_document
@@ -148,25 +148,7 @@ def holder(spec: Spec, owner: Team, name: str, priority: str = SMOKE_PRIORITY) -
 def workload_of(dyn: Any, namespace: str, owner_uid: str) -> dict[str, Any] | None:
     """The Workload Kueue created for an object (a Job, a Pod), found by its owner reference."""
     workloads = dyn.resources.get(api_version=KUEUE_API, kind="Workload")
-    for item in workloads.get(namespace=namespace).to_dict()["items"]:
-        if any(ref["uid"] == owner_uid for ref in item["metadata"].get("ownerReferences", [])):
-            return item
-    return None
-
-
-def delete_all(dyn: Any, objects: list[dict[str, Any]]) -> None:
-    """Delete in reverse order of application (dependants first); already gone is fine."""
-    for obj in reversed(objects):
-        meta = obj["metadata"]
-        with contextlib.suppress(ApiException):
-            kube.resource_of(dyn, obj).delete(
-                name=meta["name"], namespace=meta.get("namespace"), body={"propagationPolicy": "Background"}
-            )
-
-
-def wait_queues_gone(dyn: Any) -> None:
-    queues = dyn.resources.get(api_version=KUEUE_API, kind="ClusterQueue")
-    kube.wait_for(lambda: not queues.get().to_dict()["items"], WAIT, "ClusterQueues deleted")
+    return owned_workload(workloads.get(namespace=namespace).to_dict()["items"], owner_uid)
 
 
 # --- the record of every Workload state -----------------------------------------------------------
@@ -274,7 +256,7 @@ class Queues:
 
     def delete(self, obj: dict[str, Any]) -> None:
         """Delete and wait until gone: until then a Pod still counts in the namespace's ResourceQuota."""
-        delete_all(self.dyn, [obj])
+        kube.delete_all(self.dyn, [obj])
 
         def gone() -> bool:
             try:
@@ -346,13 +328,13 @@ class Queues:
         return WorkloadHistory(kube.api_client(self.sim.kubeconfig()))
 
     def clean(self) -> None:
-        delete_all(self.dyn, self.applied + self.submitted)  # reversed: submitted first, then the queues
+        kube.delete_all(self.dyn, self.applied + self.submitted)  # reversed: submitted first, then the queues
         workloads = self.dyn.resources.get(api_version=KUEUE_API, kind="Workload")
         pods = self.dyn.resources.get(api_version="v1", kind="Pod")
         for ns in sorted(self.namespaces):
             kube.wait_for(lambda n=ns: not workloads.get(namespace=n).to_dict()["items"], WAIT, f"{ns}: Workloads gone")
             kube.wait_for(lambda n=ns: not pods.get(namespace=n).to_dict()["items"], WAIT, f"{ns}: Pods gone")
-        wait_queues_gone(self.dyn)
+        wait_queues_gone(self.dyn, WAIT)
 
 
 def controller_config(sim: SimRuntime) -> dict[str, Any]:
@@ -364,7 +346,7 @@ def controller_config(sim: SimRuntime) -> dict[str, Any]:
 def queues(sim: SimRuntime) -> Iterator[Queues]:
     assert ENV in sim.emulates, f"the sim must emulate {ENV}: its pool {POOL} is what the tests fill"
     dyn = sim.client()
-    wait_queues_gone(dyn)  # another module's queues, deleted at its end, may still be going
+    wait_queues_gone(dyn, WAIT)  # another module's queues, deleted at its end, may still be going
     state = Queues(sim, dyn)
     try:
         yield state
