@@ -9,7 +9,7 @@ import pulumi
 
 from modules.cloud.identities import MILVUS_SERVICE_ACCOUNT, service_account_annotations
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
-from modules.k8s.object_storage import VECTOR_BUCKET, runs_in_cluster
+from modules.k8s.object_storage import VECTOR_BUCKET, VECTOR_DB_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import RUN_AS, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release
 from modules.k8s.security import COMPONENT_NAMESPACES
@@ -18,17 +18,28 @@ from modules.spec import Spec
 NAMESPACE = COMPONENT_NAMESPACES["vector_db"][0]
 
 
-def external_s3(spec: Spec, access_key: Any = None, secret_key: Any = None) -> dict[str, Any]:
-    """Where Milvus keeps segments: the in-cluster SeaweedFS (keys given) or the cloud's store (IAM)."""
+# Milvus's pods, each of which opens the object store (the chart gives each its own extraEnv).
+MILVUS_COMPONENTS = (
+    "standalone",
+    "proxy",
+    "rootCoordinator",
+    "queryCoordinator",
+    "queryNode",
+    "indexCoordinator",
+    "indexNode",
+    "dataCoordinator",
+    "dataNode",
+    "mixCoordinator",
+    "streamingNode",
+)
+
+
+def external_s3(spec: Spec) -> dict[str, Any]:
+    """Where Milvus keeps segments: the in-cluster SeaweedFS or the cloud's store (IAM). No keys here: the
+    chart writes externalS3 into ConfigMap `milvus`; in-cluster keys come from a Secret (s3_key_env)."""
     base = {"enabled": True, "bucketName": spec.bucket(VECTOR_BUCKET), "rootPath": spec.name}
     if runs_in_cluster(spec):
-        return base | {
-            "host": f"seaweedfs-s3.{STORAGE_NAMESPACE}.svc",
-            "port": 8333,
-            "useSSL": False,
-            "accessKey": access_key,
-            "secretKey": secret_key,
-        }
+        return base | {"host": f"seaweedfs-s3.{STORAGE_NAMESPACE}.svc", "port": 8333, "useSSL": False}
     if spec.components.object_storage.provider == "s3":
         return base | {
             "host": "s3.amazonaws.com",
@@ -51,14 +62,27 @@ RUNTIME_DEFAULT = {"type": "RuntimeDefault"}
 ETCD_UID = 1001  # the Bitnami etcd image's user
 
 
-def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) -> dict[str, Any]:
+def s3_key_env() -> list[dict[str, Any]]:
+    """Milvus's S3 keys from its own Secret: Milvus (2.2 on) reads MINIO_ACCESS_KEY_ID and
+    MINIO_SECRET_ACCESS_KEY over its config file, as the Milvus operator sets them."""
+    return [
+        {"name": env, "valueFrom": {"secretKeyRef": {"name": VECTOR_DB_CREDENTIALS_SECRET, "key": key}}}
+        for env, key in (
+            ("MINIO_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"),
+            ("MINIO_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
+        )
+    ]
+
+
+def milvus_values(spec: Spec) -> dict[str, Any]:
     clustered = spec.components.vector_db.mode == "cluster"
-    return {
+    keys = {component: {"extraEnv": s3_key_env()} for component in MILVUS_COMPONENTS} if runs_in_cluster(spec) else {}
+    return keys | {
         "cluster": {"enabled": clustered},
-        "standalone": {"persistence": {"enabled": not clustered}},
+        "standalone": keys.get("standalone", {}) | {"persistence": {"enabled": not clustered}},
         # The platform's object store replaces the bundled MinIO (MinIO CE is archived).
         "minio": {"enabled": False},
-        "externalS3": external_s3(spec, access_key, secret_key),
+        "externalS3": external_s3(spec),
         "pulsarv3": {"enabled": False},
         "woodpecker": {"enabled": clustered},
         # Pod Security `restricted` (cnai labels the namespace so): seccomp and no capabilities, for
@@ -87,8 +111,6 @@ def milvus_values(spec: Spec, access_key: Any = None, secret_key: Any = None) ->
 @dataclass(frozen=True)
 class MilvusArgs:
     spec: Spec  # the environment; mode and storage come from components.vector_db / object_storage
-    access_key: pulumi.Input[str] | None  # in-cluster store only: the platform's S3 keys (secret)
-    secret_key: pulumi.Input[str] | None
 
 
 class Milvus(pulumi.ComponentResource):
@@ -96,7 +118,7 @@ class Milvus(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MilvusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:Milvus", name, None, opts)
-        values = milvus_values(args.spec, args.access_key, args.secret_key)
+        values = milvus_values(args.spec)
         release = helm_release(f"{name}-chart", "milvus", NAMESPACE, values, pulumi.ResourceOptions(parent=self))
         self.uri = f"http://milvus.{NAMESPACE}.svc:19530"
         self.register_outputs({"uri": self.uri, "release": release.status})

@@ -21,6 +21,7 @@ IDENTITIES_SECRET = "cnai-s3-identities"
 IDENTITIES_KEY = "seaweedfs_s3_config"  # the key of existingConfigSecret the SeaweedFS chart mounts
 CREDENTIALS_SECRET = "cnai-s3-credentials"
 TEAM_CREDENTIALS_SECRET = "s3-credentials"  # a team's own keys, in its namespace
+VECTOR_DB_CREDENTIALS_SECRET = "milvus-s3"  # Milvus's own keys, in its namespace
 
 
 def runs_in_cluster(spec: Spec) -> bool:
@@ -194,8 +195,8 @@ class ObjectStorage(pulumi.ComponentResource):
             )
             for team in args.spec.teams
         }
-        # Milvus gets keys to its own bucket, not the platform's admin keys (its chart writes them into
-        # its config); generated like the teams'.
+        # Milvus gets keys to its own bucket, not the platform's admin keys; generated like the teams',
+        # kept in a Secret in its namespace (its pods read them from there, never from chart values).
         vector = (
             S3Identity(
                 "milvus",
@@ -212,6 +213,11 @@ class ObjectStorage(pulumi.ComponentResource):
             *credential_secrets(platform.access_key, platform.secret_key, identities),
             *(s3_credentials_secret(ns, tenant, aws_credentials_file(tenant)) for ns, tenant in tenants.items()),
         ]
+        if vector:
+            vector_ns = COMPONENT_NAMESPACES["vector_db"][0]
+            objects.append(
+                s3_credentials_secret(vector_ns, vector, aws_credentials_file(vector), VECTOR_DB_CREDENTIALS_SECRET)
+            )
         secrets = object_group(f"{name}-credentials", objects, child)
         release = helm_release(
             f"{name}-chart",
@@ -221,7 +227,6 @@ class ObjectStorage(pulumi.ComponentResource):
             pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
         )
         self.platform_identity = platform
-        self.vector_db_identity = vector
         self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
         self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
         self.register_outputs(

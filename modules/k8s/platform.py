@@ -51,11 +51,11 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
         ready = [security, observability]
     identity: S3Identity | None = None
-    vector_identity: S3Identity | None = None
+    store: list[pulumi.Resource] = []  # the in-cluster object store, when there is one
     if runs_in_cluster(spec):  # after observability: the SeaweedFS chart renders ServiceMonitors
         storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
         outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
-        identity, vector_identity = storage.platform_identity, storage.vector_db_identity
+        identity, store = storage.platform_identity, [storage]
     if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
     cert_manager: list[pulumi.Resource] = []  # KServe's component installs cert-manager
@@ -64,8 +64,8 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         outputs["gateway"] = kserve.gateway
         cert_manager = [kserve]
     if spec.components.vector_db.enabled:
-        keys = (vector_identity.access_key, vector_identity.secret_key) if vector_identity else (None, None)
-        Milvus("milvus", MilvusArgs(spec, *keys), _after(provider, ready))
+        # After the object store: its component writes Milvus's key Secret.
+        Milvus("milvus", MilvusArgs(spec), _after(provider, [*ready, *store]))
     if spec.components.mlflow.enabled:
         mlflow = Mlflow("mlflow", MlflowArgs(spec, identity), _after(provider, ready))
         outputs["mlflow_url"] = mlflow.url

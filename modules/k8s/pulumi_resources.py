@@ -17,12 +17,16 @@ from modules.versions import chart
 def helm_release(
     name: str, chart_key: str, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions
 ) -> k8s.helm.v3.Release:
-    """A Helm release of a chart pinned in modules/versions.yaml (OCI charts are addressed by URL)."""
+    """A Helm release of a chart pinned in modules/versions.yaml (OCI charts are addressed by URL), named
+    for its BOM key: the charts derive Service names from the release name, and the addresses cnai
+    writes (endpoints, exporters, MLflow's and Milvus's stores) are of those names. Left unset, Pulumi
+    would give the release a random suffix and every such address would point nowhere."""
     pinned = chart(chart_key)
     oci = pinned["repo"].startswith("oci://")
     return k8s.helm.v3.Release(
         name,
         k8s.helm.v3.ReleaseArgs(
+            name=chart_key,
             chart=f"{pinned['repo']}/{pinned['chart']}" if oci else pinned["chart"],
             version=pinned["version"],
             repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned["repo"]),

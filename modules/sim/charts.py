@@ -13,7 +13,11 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -117,19 +121,74 @@ def chart_dir(name: str) -> Path:
     return folder
 
 
+def missing_subcharts(folder: Path) -> list[dict[str, Any]]:
+    """Dependencies a chart folder declares but does not carry under charts/ (neither unpacked nor .tgz)."""
+    meta = yaml.safe_load((folder / "Chart.yaml").read_text())
+    present = [p.name for p in (folder / "charts").iterdir()] if (folder / "charts").is_dir() else []
+    return [
+        d
+        for d in meta.get("dependencies") or []
+        if not any(p == d["name"] or p.startswith(f"{d['name']}-") for p in present)
+    ]
+
+
+def _switched_off(conditions: list[str]) -> dict[str, Any]:
+    """Values that turn each `a.b.enabled` condition off."""
+    values: dict[str, Any] = {}
+    for condition in conditions:
+        *parents, last = condition.split(",")[0].strip().split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = False
+    return values
+
+
+@contextmanager
+def renderable(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """(chart folder, values to merge). Where subcharts are missing (helm refuses a chart with one, even
+    with its condition off): a copy declaring only the subcharts it carries, and values switching the
+    missing ones off, since the parent's own templates read their values. The rest of the chart still
+    renders and is checked; what belongs to the missing subcharts is not (chart_coverage() names them)."""
+    missing = missing_subcharts(folder)
+    if not missing:
+        yield folder, {}
+        return
+    with tempfile.TemporaryDirectory(prefix="cnai-chart-") as tmp:
+        copy = Path(tmp) / folder.name
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("unittests", "ci", "hack", "Chart.lock"))
+        meta = yaml.safe_load((copy / "Chart.yaml").read_text())
+        names = {d["name"] for d in missing}
+        meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in names]
+        (copy / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        yield copy, _switched_off([d["condition"] for d in missing if d.get("condition")])
+
+
+def chart_coverage(name: str) -> list[str]:
+    """The subcharts of BOM chart `name` that the chart folder lacks, so no check sees their objects."""
+    return [d["name"] for d in missing_subcharts(chart_dir(name))]
+
+
+def merged(values: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for key, value in overrides.items():
+        out[key] = merged(out.get(key) or {}, value) if isinstance(value, dict) else value
+    return out
+
+
 def render(
     helm: str, name: str, release: str, namespace: str, values: dict[str, Any], folder: str = ""
 ) -> list[dict[str, Any]]:
     """`helm template --include-crds` of a pinned chart (or a folder inside it, e.g. a CRD subchart)
     with the given values: every document, as dicts."""
-    source = chart_dir(name) / folder
-    done = subprocess.run(
-        [helm, "template", release, str(source), "--namespace", namespace, "--include-crds", "--values", "-"],
-        input=yaml.safe_dump(values),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with renderable(chart_dir(name) / folder) as (source, overrides):
+        done = subprocess.run(
+            [helm, "template", release, str(source), "--namespace", namespace, "--include-crds", "--values", "-"],
+            input=yaml.safe_dump(merged(values, overrides)),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     if done.returncode != 0:
         raise ChartError(f"chart {name}: helm template failed: {done.stderr.strip()[-2000:]}")
     return [d for d in yaml.load_all(done.stdout, Loader=_ChartLoader) if d]
@@ -159,11 +218,6 @@ def platform_crds(helm: str, cache: Path) -> list[dict[str, Any]]:
         for name, (folder, values) in CRD_CHARTS.items()
         for doc in crds(render_cached(helm, cache, name, name, "default", values, folder))
     ]
-
-
-# Charts of the snapshot (../shared/charts) that lack subcharts: helm refuses to render a chart with a
-# missing dependency even when its condition is off, so nothing here can render them.
-SUBCHARTS_MISSING = {"kube-prometheus-stack": "kube-state-metrics, prometheus-node-exporter, grafana, windows-exporter"}
 
 
 # --- values against the chart ------------------------------------------------------------------

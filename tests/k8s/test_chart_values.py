@@ -4,17 +4,16 @@ ignored by Helm, so only this check notices)."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from modules.k8s.object_storage import IDENTITIES_SECRET, credential_secrets
 from modules.k8s.render import helm_releases
-from modules.sim import build
-from modules.sim.charts import SUBCHARTS_MISSING, chart_defaults, render, template_references, unknown_values
+from modules.sim.charts import chart_defaults, render, template_references, unknown_values
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
+from tests.k8s.declared import built_helm
 
 CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 RELEASES = [(env, r["name"]) for env in CLUSTER_ENVS for r in helm_releases(load_spec(env))]
@@ -22,16 +21,6 @@ RELEASES = [(env, r["name"]) for env in CLUSTER_ENVS for r in helm_releases(load
 
 def _release(env: str, name: str) -> dict:
     return next(r for r in helm_releases(load_spec(env)) if r["name"] == name)
-
-
-def _helm() -> str:
-    helm = build.path_of("helm")
-    if not helm.is_file():
-        message = f"helm not built ({helm}): run `cnai setup sim`"
-        if os.environ.get("CNAI_REQUIRE_SIM") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return str(helm)
 
 
 @pytest.mark.parametrize(("env", "name"), RELEASES, ids=[f"{e}-{n}" for e, n in RELEASES])
@@ -42,9 +31,7 @@ def test_values_are_settings_the_chart_defines(env: str, name: str):
 
 @pytest.mark.parametrize(("env", "name"), RELEASES, ids=[f"{e}-{n}" for e, n in RELEASES])
 def test_release_renders_with_cnais_values(env: str, name: str):
-    helm = _helm()
-    if name in SUBCHARTS_MISSING:
-        pytest.skip(f"{name}: the snapshot lacks its subcharts ({SUBCHARTS_MISSING[name]})")
+    helm = built_helm()
     release = _release(env, name)
     docs = render(helm, name, name, release["namespace"], release["values"])
     assert docs and all("kind" in d and "metadata" in d for d in docs)
@@ -67,7 +54,7 @@ def test_a_removed_setting_is_reported_with_its_path():
 def test_seaweedfs_reads_its_s3_identities_from_the_key_cnai_writes(env: str):
     """The filer mounts cnai's identities Secret and starts with -s3.config=<mount>/<key>: the key must be
     one cnai's Secret has (it had only s3.json, and the gateway would have started without identities)."""
-    helm = _helm()
+    helm = built_helm()
     release = _release(env, "seaweedfs")
     docs = render(helm, "seaweedfs", "seaweedfs", release["namespace"], release["values"])
     filer = next(d for d in docs if d["kind"] == "StatefulSet" and "filer" in d["metadata"]["name"])

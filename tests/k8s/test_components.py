@@ -6,56 +6,18 @@ from __future__ import annotations
 
 import json
 
-import pulumi
 import pytest
 
 from modules.k8s.kueue import kueue_objects
 from modules.k8s.security import security_objects
 from modules.spec import load_spec
 from modules.versions import chart
-
-SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's marker of a secret value
-
-
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
-        state = dict(args.inputs)
-        if args.typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = f"{args.name}-value"  # what a generated key is known by in these tests
-        return f"{args.name}-id", state
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
-
-    def of_type(self, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs]:
-        return {r.name: r for r in self.resources if r.typ == typ}
-
-
-def declare(env: str) -> tuple[Recorder, dict]:
-    """Run the platform program for an environment under mocks; returns what it declared."""
-    recorder = Recorder()
-    pulumi.runtime.set_mocks(recorder, project="cnai-platform", stack=env, preview=False)
-    outputs: dict = {}
-
-    @pulumi.runtime.test
-    def program():
-        import pulumi_kubernetes as k8s
-
-        from modules.k8s.platform import deploy_platform
-
-        outputs.update(deploy_platform(load_spec(env), k8s.Provider("k8s", context="test")))
-
-    program()  # returns once every resource registration has reached the mocks
-    return recorder, outputs
+from tests.k8s.declared import SECRET_SIGNATURE, declare, plain
 
 
 @pytest.fixture(scope="module")
 def prod():
-    return declare("prod")
+    return declare(load_spec("prod"))
 
 
 def test_releases_use_the_pinned_charts(prod):
@@ -111,13 +73,13 @@ def test_the_stack_provider_reaches_every_child(prod):
 
 
 def test_kind_has_no_gpu_operator_and_exports_local_queues():
-    recorder, outputs = declare("kind")
+    recorder, outputs = declare(load_spec("kind"))
     assert "gpu-operator-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
     assert outputs["local_queues"] == {"research": "team-research/research"}
 
 
 def test_kind_runs_seaweedfs_with_generated_secret_credentials():
-    recorder, outputs = declare("kind")
+    recorder, outputs = declare(load_spec("kind"))
     assert "object-storage-chart" in recorder.of_type("kubernetes:helm.sh/v3:Release")
     passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
     assert {"object-storage-access-key", "object-storage-secret-key", "observability-grafana-password"} <= set(
@@ -131,6 +93,7 @@ def test_kind_runs_seaweedfs_with_generated_secret_credentials():
         ("cnai-storage", "cnai-s3-identities"),
         ("cnai-storage", "cnai-s3-credentials"),
         ("team-research", "s3-credentials"),  # the team's own, scoped keys
+        ("cnai-milvus", "milvus-s3"),  # Milvus's own, scoped keys
     }
     assert "object-storage-research-access-key" in passwords
     assert outputs["s3_credentials_secret"] == "cnai-storage/cnai-s3-credentials"
@@ -142,20 +105,23 @@ def test_cloud_object_storage_runs_nothing_in_cluster(prod):
     assert "s3_url" not in outputs
 
 
-def test_milvus_gets_keys_to_its_own_bucket_not_the_platforms():
-    """Least privilege: the Milvus chart writes its S3 keys into a ConfigMap, so they are generated keys
-    whose identity may only read, write and list the milvus bucket."""
-    recorder, _ = declare("kind")
+def test_milvus_gets_keys_to_its_own_bucket_from_a_secret():
+    """Least privilege and no plaintext: generated keys whose identity may only read, write and list the
+    milvus bucket, in a Secret of Milvus's namespace; the chart values (which it writes into ConfigMap
+    `milvus`) carry none, only references to that Secret."""
+    recorder, _ = declare(load_spec("kind"))
     passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
     assert {"object-storage-milvus-access-key", "object-storage-milvus-secret-key"} <= set(passwords)
-    values = recorder.of_type("kubernetes:helm.sh/v3:Release")["milvus-chart"].inputs["values"]
-    external = values["value"]["externalS3"] if SECRET_SIGNATURE in values else values["externalS3"]
-    assert external["accessKey"] == "object-storage-milvus-access-key-value"
-    identities = recorder.of_type("kubernetes:yaml/v2:ConfigGroup")["object-storage-credentials"].inputs["objs"]
+    values = plain(recorder.of_type("kubernetes:helm.sh/v3:Release")["milvus-chart"].inputs["values"])
+    assert "accessKey" not in values["externalS3"] and "secretKey" not in values["externalS3"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in values["standalone"]["extraEnv"]}
+    assert env["MINIO_ACCESS_KEY_ID"] == {"name": "milvus-s3", "key": "AWS_ACCESS_KEY_ID"}
+    secrets = plain(recorder.of_type("kubernetes:yaml/v2:ConfigGroup")["object-storage-credentials"].inputs["objs"])
+    own = next(s for s in secrets if s["metadata"]["name"] == "milvus-s3")
+    assert own["metadata"]["namespace"] == "cnai-milvus"
+    assert own["stringData"]["AWS_ACCESS_KEY_ID"] == "object-storage-milvus-access-key-value"
     document = json.loads(
-        next(s for s in identities["value"] if s["metadata"]["name"] == "cnai-s3-identities")["stringData"][
-            "seaweedfs_s3_config"
-        ]
+        next(s for s in secrets if s["metadata"]["name"] == "cnai-s3-identities")["stringData"]["seaweedfs_s3_config"]
     )
     milvus = next(i for i in document["identities"] if i["name"] == "milvus")
     assert milvus["actions"] == ["Read:milvus", "Write:milvus", "List:milvus"]

@@ -15,7 +15,7 @@ from modules.cluster import apply as kube
 from modules.k8s.render import helm_releases
 from modules.k8s.security import security_objects
 from modules.sim import build
-from modules.sim.charts import INSTALLED_KINDS, SUBCHARTS_MISSING, render
+from modules.sim.charts import INSTALLED_KINDS, render
 from modules.sim.runtime import SimRuntime
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
@@ -35,7 +35,7 @@ KNOWN_POD_SECURITY_VIOLATIONS: dict[str, set[str]] = {}
 
 
 def _releases(env: str) -> list[dict[str, Any]]:
-    return [r for r in helm_releases(load_spec(env)) if r["name"] not in SUBCHARTS_MISSING]
+    return helm_releases(load_spec(env))
 
 
 CASES = [(env, r["name"]) for env in ENVIRONMENTS for r in _releases(env)]

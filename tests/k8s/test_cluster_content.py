@@ -1,0 +1,101 @@
+"""An environment's whole cluster content, as the platform program declares it (run under mocks): the
+objects cnai applies plus every Helm release rendered from its pinned chart with exactly the values the
+program passes. Each object alone is valid (test_chart_values, the sim's dry runs); here the set is
+read as a whole: what a pod mounts, what a URL, monitor or webhook names, must exist, and no secret
+may sit in plain text outside a Secret."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pytest
+
+from modules.k8s.endpoints import cluster_endpoints
+from modules.k8s.references import (
+    missing_addresses,
+    missing_references,
+    strings,
+    unreachable_webhooks,
+    unscraped_monitors,
+)
+from modules.spec import load_spec
+from modules.spec.loader import list_envs
+from tests.k8s.declared import Declared, built_helm, content, rendered_releases
+
+CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
+
+# Objects that a controller or a chart's hook Job creates when it runs, so no rendered document does.
+CREATED_AT_RUN_TIME: dict[tuple[str, str, str], str] = {
+    ("Secret", "cnai-observability", "kube-prometheus-stack-admission"): "the chart's admission-create hook Job",
+    ("Secret", "kserve", "envoy-gateway"): "Envoy Gateway's certgen hook Job",
+    ("ServiceMonitor", "cnai-observability", "kube-prometheus-stack-apiserver"): (
+        "scrapes Service default/kubernetes, which the API server keeps"
+    ),
+    ("ServiceMonitor", "cnai-observability", "kube-prometheus-stack-kubelet"): (
+        "scrapes Service kube-system/kube-prometheus-stack-kubelet, which the Prometheus operator keeps"
+    ),
+}
+
+
+@cache
+def _declared(env: str) -> Declared:
+    return content(load_spec(env))
+
+
+@cache
+def _charts(env: str) -> tuple[dict[str, Any], ...]:
+    return tuple(d for docs in rendered_releases(built_helm(), _declared(env).releases).values() for d in docs)
+
+
+def cluster_content(env: str) -> list[dict[str, Any]]:
+    return [*_declared(env).objects, *_charts(env)]
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_every_release_is_named_for_its_chart(env: str):
+    """Service names derive from release names; an unnamed Release gets a random suffix from Pulumi."""
+    assert all(r.get("name") for r in _declared(env).releases)
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_every_secret_configmap_and_service_account_a_pod_needs_exists(env: str):
+    assert missing_references(cluster_content(env), set(CREATED_AT_RUN_TIME)) == []
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_every_service_address_cnai_writes_exists(env: str):
+    declared = _declared(env)
+    written = [
+        declared.objects,
+        [r["values"] for r in declared.releases],
+        cluster_endpoints(load_spec(env)).model_dump(),
+    ]
+    assert missing_addresses(written, cluster_content(env)) == []
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_every_monitor_scrapes_something(env: str):
+    assert unscraped_monitors(cluster_content(env), set(CREATED_AT_RUN_TIME)) == []
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_every_webhook_is_reachable_from_the_api_server(env: str):
+    assert unreachable_webhooks(cluster_content(env)) == []
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_no_generated_secret_in_plain_text(env: str):
+    """Every key the program generates appears only in Secrets: not in Helm values (kept in the release
+    and in Pulumi's state), not in a ConfigMap, an env value or an argument of a rendered object."""
+    declared = _declared(env)
+    generated = set(declared.generated)
+    outside_secrets = [d for d in cluster_content(env) if d.get("kind") != "Secret"]
+    leaks = {
+        (where, value)
+        for where, texts in (("helm values", [r["values"] for r in declared.releases]), ("objects", outside_secrets))
+        for text in strings(texts)
+        for value in generated
+        if value in text
+    }
+    assert leaks == set()
