@@ -4,11 +4,14 @@ tracking server + registry with basic auth, artifacts proxied to object storage,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulumi
 
 from modules.cloud.identities import MLFLOW_DB_CLUSTER, MLFLOW_SERVICE_ACCOUNT, service_account_annotations
+from modules.k8s import mlflow_users
+from modules.k8s.mlflow_users import COLLECTOR_USER
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import S3Identity, aws_credentials_file, runs_in_cluster, s3_credentials_secret
 from modules.k8s.objects import annotate, hardened_container_security, hardened_pod_security, k8s_object
@@ -83,6 +86,29 @@ def _artifact_destination(spec: Spec) -> str:
     return f"{scheme}://{spec.bucket(ARTIFACT_BUCKET)}/"
 
 
+USERS_SECRET = "mlflow-users"  # platform clients' MLflow passwords, one file per user
+USERS_SCRIPT = "mlflow-users-script"
+USERS_SCRIPT_SOURCE = Path(mlflow_users.__file__)
+
+
+def collector_user(spec: Spec) -> bool:
+    """Whether MLflow needs a user for the OpenTelemetry Collector: it takes the collector's traces and
+    guards them with basic auth."""
+    mlflow, observability = spec.components.mlflow, spec.components.observability
+    return mlflow.enabled and mlflow.otlp_traces and mlflow.auth and observability.enabled
+
+
+def users_script() -> dict[str, Any]:
+    """The provisioning script as a ConfigMap (it is code, not configuration of a secret)."""
+    return k8s_object(
+        "v1", "ConfigMap", USERS_SCRIPT, NAMESPACE, data={USERS_SCRIPT_SOURCE.name: USERS_SCRIPT_SOURCE.read_text()}
+    )
+
+
+def users_secret(passwords: dict[str, Any]) -> dict[str, Any]:
+    return k8s_object("v1", "Secret", USERS_SECRET, NAMESPACE, type="Opaque", stringData=passwords)
+
+
 def _container(spec: Spec) -> dict[str, Any]:
     server = (
         'exec mlflow server --host 0.0.0.0 --port 5000 --workers 2 --backend-store-uri "$(cat /etc/mlflow-db/uri)"'
@@ -90,6 +116,8 @@ def _container(spec: Spec) -> dict[str, Any]:
     )
     if spec.components.mlflow.auth:
         server += " --app-name basic-auth"
+    if collector_user(spec):
+        server = f"python /etc/{USERS_SCRIPT}/{USERS_SCRIPT_SOURCE.name} /etc/{USERS_SECRET} && {server}"
     env = [
         {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
         {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow-auth/basic_auth.ini"},
@@ -99,6 +127,11 @@ def _container(spec: Spec) -> dict[str, Any]:
         {"name": "auth", "mountPath": "/etc/mlflow-auth", "readOnly": True},
         {"name": "tmp", "mountPath": "/tmp"},
     ]
+    if collector_user(spec):
+        mounts += [
+            {"name": "users", "mountPath": f"/etc/{USERS_SECRET}", "readOnly": True},
+            {"name": "users-script", "mountPath": f"/etc/{USERS_SCRIPT}", "readOnly": True},
+        ]
     if endpoint := _s3_endpoint(spec):
         # The in-cluster store's keys, as a file; a cloud store is reached with the workload identity.
         env += [
@@ -131,6 +164,11 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
         {"name": "auth", "secret": {"secretName": AUTH_SECRET}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}},
     ]
+    if collector_user(spec):
+        volumes += [
+            {"name": "users", "secret": {"secretName": USERS_SECRET}},
+            {"name": "users-script", "configMap": {"name": USERS_SCRIPT}},
+        ]
     if runs_in_cluster(spec):  # the Secret exists only then (MlflowArgs.storage_identity)
         s3 = {"secretName": S3_SECRET, "items": [{"key": "credentials", "path": "credentials"}]}
         volumes.insert(1, {"name": "s3", "secret": s3})
@@ -160,6 +198,8 @@ def mlflow_server_objects(spec: Spec) -> list[dict[str, Any]]:
         spec={"selector": SELECTOR, "ports": [{"name": "http", "port": PORT, "targetPort": "http"}]},
     )
     objects = [postgres_cluster(spec), server_service_account(spec), deployment, service]
+    if collector_user(spec):
+        objects.append(users_script())
     if spec.components.observability.enabled:
         objects.append(
             k8s_object(
@@ -187,6 +227,7 @@ def basic_auth_ini(admin_password: Any, database_uri: Any) -> Any:
 class MlflowArgs:
     spec: Spec  # the environment; backend, auth and traces come from components.mlflow
     storage_identity: S3Identity | None  # the platform's S3 keys when the store runs in-cluster
+    collector_password: pulumi.Input[str] | None = None  # the collector's MLflow user (collector_user)
 
 
 class Mlflow(pulumi.ComponentResource):
@@ -208,6 +249,8 @@ class Mlflow(pulumi.ComponentResource):
             stringData={"basic_auth.ini": basic_auth_ini(password, "sqlite:////tmp/basic_auth.db")},
         )
         secrets = [auth]
+        if args.collector_password is not None:
+            secrets.append(users_secret({COLLECTOR_USER: args.collector_password}))
         if args.storage_identity is not None:
             identity = args.storage_identity
             secrets.append(s3_credentials_secret(NAMESPACE, identity, aws_credentials_file(identity), S3_SECRET))

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_random as random
 
+from modules.k8s.mlflow import collector_user
+from modules.k8s.mlflow_users import COLLECTOR_USER, TRACES_EXPERIMENT
 from modules.k8s.objects import k8s_object, metadata, non_root_container_security
 from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
@@ -19,6 +22,10 @@ NAMESPACE = COMPONENT_NAMESPACES["observability"][0]
 DASHBOARDS_DIR = Path(__file__).parent / "dashboards"
 GRAFANA_SECRET = "cnai-grafana-admin"
 MLFLOW_TRACES_URL = f"http://mlflow.{COMPONENT_NAMESPACES['mlflow'][0]}.svc:5000"
+# The collector's MLflow password (its own MLflow user, modules/k8s/mlflow_users.py), as a file.
+TRACES_SECRET = "mlflow-traces"
+TRACES_HEADER = "x-mlflow-experiment-id"
+TRACES_SECRET_DIR = "/etc/mlflow-traces"
 
 
 @cache
@@ -139,14 +146,34 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
             "exporters": ["otlphttp/prometheus"],
         }
     }
+    extensions = ["health_check"]  # the chart's probes need it
+    files: dict[str, Any] = {}
     if spec.components.mlflow.enabled and spec.components.mlflow.otlp_traces:
-        exporters["otlphttp/mlflow"] = {"traces_endpoint": f"{MLFLOW_TRACES_URL}/v1/traces"}
+        # MLflow files OTLP spans under the experiment this header names (it refuses them without it).
+        exporter = {"traces_endpoint": f"{MLFLOW_TRACES_URL}/v1/traces", "headers": {TRACES_HEADER: TRACES_EXPERIMENT}}
+        if collector_user(spec):  # MLflow's basic auth guards /v1/traces: the collector's own user
+            exporter["auth"] = {"authenticator": "basicauth/mlflow"}
+            extensions.append("basicauth/mlflow")
+            files = {
+                "extensions": {
+                    "basicauth/mlflow": {
+                        "client_auth": {
+                            "username": COLLECTOR_USER,
+                            "password": f"${{file:{TRACES_SECRET_DIR}/password}}",
+                        }
+                    }
+                },
+                "extraVolumes": [{"name": "mlflow-traces", "secret": {"secretName": TRACES_SECRET}}],
+                "extraVolumeMounts": [{"name": "mlflow-traces", "mountPath": TRACES_SECRET_DIR, "readOnly": True}],
+            }
+        exporters["otlphttp/mlflow"] = exporter
         pipelines["traces"] = {
             "receivers": ["otlp"],
             "processors": ["memory_limiter", "batch"],
             "exporters": ["otlphttp/mlflow"],
         }
-    return {
+    config_extensions = files.pop("extensions", {})
+    return files | {
         "mode": "deployment",
         "image": {"repository": "otel/opentelemetry-collector-contrib"},
         "serviceMonitor": {"enabled": True},
@@ -160,8 +187,9 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
                 "batch": {},
                 "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
             },
+            "extensions": config_extensions,
             "exporters": exporters,
-            "service": {"pipelines": pipelines},
+            "service": {"extensions": extensions, "pipelines": pipelines},
         },
     }
 
@@ -200,7 +228,23 @@ class Observability(pulumi.ComponentResource):
             if ref
             else pulumi.Output.secret("")
         )
-        admin = object_group(f"{name}-grafana-admin", [grafana_admin_secret(password)], child)
+        secrets = [grafana_admin_secret(password)]
+        self.traces_password: pulumi.Output[str] | None = None
+        if collector_user(args.spec):
+            self.traces_password = random.RandomPassword(
+                f"{name}-mlflow-traces-password", length=32, special=False, opts=child
+            ).result
+            secrets.append(
+                k8s_object(
+                    "v1",
+                    "Secret",
+                    TRACES_SECRET,
+                    NAMESPACE,
+                    type="Opaque",
+                    stringData={"password": self.traces_password},
+                )
+            )
+        admin = object_group(f"{name}-grafana-admin", secrets, child)
         stack = helm_release(
             f"{name}-prometheus",
             "kube-prometheus-stack",

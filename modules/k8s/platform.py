@@ -46,10 +46,12 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
         "bom": pinned_versions(),  # what `cnai status` compares with the current bill of materials
     }
+    collector_password = None
     if spec.components.observability.enabled:
         observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
         outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
         ready = [security, observability]
+        collector_password = observability.traces_password
     identity: S3Identity | None = None
     store: list[pulumi.Resource] = []  # the in-cluster object store, when there is one
     if runs_in_cluster(spec):  # after observability: the SeaweedFS chart renders ServiceMonitors
@@ -67,7 +69,7 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         # After the object store: its component writes Milvus's key Secret.
         Milvus("milvus", MilvusArgs(spec), _after(provider, [*ready, *store]))
     if spec.components.mlflow.enabled:
-        mlflow = Mlflow("mlflow", MlflowArgs(spec, identity), _after(provider, ready))
+        mlflow = Mlflow("mlflow", MlflowArgs(spec, identity, collector_password), _after(provider, ready))
         outputs["mlflow_url"] = mlflow.url
     if spec.components.kueue.enabled:
         # With cert-manager, Kueue's chart renders Certificates and an Issuer: after cert-manager's CRDs.

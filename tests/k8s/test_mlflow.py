@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from modules.k8s import mlflow_users
 from modules.k8s.mlflow import mlflow_server_objects, postgres_cluster
+from modules.k8s.mlflow_users import COLLECTOR_USER, TRACES_EXPERIMENT
+from modules.local.paths import LocalPaths
 from modules.spec import load_spec
 from modules.spec.loader import REPO_ROOT
 
@@ -98,3 +107,53 @@ def test_the_servers_image_has_what_its_command_uses():
     assert needed <= packages and len(needed) == 5
     dockerfile = (REPO_ROOT / "images" / "mlflow" / "Dockerfile").read_text()
     assert "ARG PACKAGES" in dockerfile and "pip install --no-cache-dir ${PACKAGES}" in dockerfile
+
+
+def _mlflow_python() -> str:
+    """The local environment's MLflow (the version the cluster image pins), installed by `cnai setup local`."""
+    python = LocalPaths.from_env().venv_bin("mlflow", "python")
+    if not Path(python).is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{python} missing: `cnai setup local` installs it")
+        pytest.skip(f"{python} missing: run `cnai setup local`")
+    return python
+
+
+def test_the_collectors_mlflow_user_may_add_traces_to_its_experiment_only(tmp_path):
+    """mlflow_users.py against MLflow's real auth store: the user is made, a rerun (a pod restart with a
+    rotated password) updates it, and its one grant is EDIT on the traces experiment."""
+    python = _mlflow_python()
+    users = tmp_path / "users"
+    users.mkdir()
+    ini = tmp_path / "basic_auth.ini"
+    ini.write_text(  # the settings cnai's basic_auth_ini() writes
+        f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{tmp_path / 'auth.db'}\n"
+        "admin_username = admin\nadmin_password = admin-password\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = os.environ | {"MLFLOW_AUTH_CONFIG_PATH": str(ini)}
+    script = tmp_path / "script" / "mlflow_users.py"  # alone in its folder, as mounted from the ConfigMap
+    script.parent.mkdir()
+    script.write_text(Path(mlflow_users.__file__).read_text())
+    for password in ("first-password-012345", "rotated-password-012345"):
+        (users / COLLECTOR_USER).write_text(password)
+        done = subprocess.run([python, str(script), str(users)], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert f"mlflow users: {COLLECTOR_USER}" in done.stdout
+    check = (
+        "import sys; from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore as S; s = S(); "
+        f"s.init_db(sys.argv[1]); print(s.authenticate_user({COLLECTOR_USER!r}, 'rotated-password-012345'), "
+        f"s.authenticate_user({COLLECTOR_USER!r}, 'first-password-012345'), "
+        f"[(p.experiment_id, p.permission) for p in s.list_experiment_permissions({COLLECTOR_USER!r})])"
+    )
+    seen = subprocess.run([python, "-c", check, f"sqlite:///{tmp_path / 'auth.db'}"], capture_output=True, text=True)
+    assert seen.stdout.strip() == f"True False [({TRACES_EXPERIMENT!r}, 'EDIT')]", seen.stderr[-2000:]
+
+
+def test_the_server_provisions_the_collector_user_before_it_starts():
+    objects = mlflow_server_objects(load_spec("prod"))
+    container = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    command = container["command"][-1]
+    assert command.index("mlflow_users.py /etc/mlflow-users &&") < command.index("exec mlflow server")
+    script = next(o for o in objects if o["kind"] == "ConfigMap")
+    assert script["data"]["mlflow_users.py"] == Path(mlflow_users.__file__).read_text()
