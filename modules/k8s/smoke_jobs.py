@@ -30,6 +30,18 @@ def gpus_requested(pool: GpuPool | None) -> int:
 # allocatable after kubelet reservations) places it; the sim proves the fit on every pool's nodes.
 CPU_PER_GPU = 1
 MEMORY_GIB_PER_GPU = 6
+# NCCL moves intra-node traffic through /dev/shm, which a container gets at 64 MiB: a memory-backed
+# volume there for every job spanning several GPUs (counted in the job's memory limit).
+SHM_GIB_PER_GPU = 1
+
+
+def shared_memory(pool: GpuPool | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(volume, mount) of /dev/shm for a job on several GPUs of one node; None for one GPU or none."""
+    gpus = gpus_requested(pool)
+    if gpus < 2:
+        return None
+    volume = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}}
+    return volume, {"name": "shm", "mountPath": "/dev/shm"}
 
 
 def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any]:
@@ -47,7 +59,7 @@ def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any
         "command": ["python", "-m", f"smoke_tests.jobs.{job}", *args],
         "resources": {"requests": dict(limits), "limits": dict(limits)},
         "securityContext": hardened_container_security(),
-        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}, *([shm[1]] if (shm := shared_memory(pool)) else [])],
     }
 
 
@@ -62,7 +74,10 @@ def smoke_job(
         "automountServiceAccountToken": False,
         "securityContext": hardened_pod_security(),
         "containers": [_container(job, args, pool)],
-        "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "8Gi"}}],
+        "volumes": [
+            {"name": "scratch", "emptyDir": {"sizeLimit": "8Gi"}},
+            *([shm[0]] if (shm := shared_memory(pool)) else []),
+        ],
     }
     if pool is not None:
         pod_spec["nodeSelector"] = pool.node_labels

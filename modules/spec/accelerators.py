@@ -8,6 +8,7 @@ been calibrated (None: correctness only).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 
@@ -16,7 +17,9 @@ class Accelerator:
     """Datasheet facts of one GPU model."""
 
     key: str
-    product_names: tuple[str, ...]  # substrings of torch.cuda.get_device_name() / nvidia-smi
+    # torch.cuda.get_device_name() / nvidia-smi names of exactly this part, vendor prefix aside: a PCIe or
+    # NVL variant of the same chip has other peaks and is not this entry.
+    product_names: tuple[str, ...]
     memory_gb: int
     bf16_tflops: float  # dense tensor-core peak (fp16 where the part has no bf16)
     fp32_tflops: float
@@ -60,7 +63,7 @@ ACCELERATORS: dict[str, Accelerator] = {
     for a in (
         Accelerator(
             key="nvidia-a100-80gb",
-            product_names=("A100-SXM4-80GB", "A100 80GB", "A100-80GB"),
+            product_names=("A100-SXM4-80GB",),
             memory_gb=80,
             bf16_tflops=312,
             fp32_tflops=19.5,
@@ -80,7 +83,7 @@ ACCELERATORS: dict[str, Accelerator] = {
         ),
         Accelerator(
             key="nvidia-h100-80gb",
-            product_names=("H100 80GB HBM3", "H100-SXM", "H100"),
+            product_names=("H100 80GB HBM3",),
             memory_gb=80,
             bf16_tflops=989,
             fp32_tflops=67,
@@ -218,9 +221,11 @@ ACCELERATORS: dict[str, Accelerator] = {
 
 
 def identify(device_name: str) -> Accelerator | None:
-    """The registry entry whose product name appears in a device name reported by the driver."""
-    lowered = device_name.lower()
-    for accelerator in ACCELERATORS.values():
-        if any(name.lower() in lowered for name in accelerator.product_names):
-            return accelerator
-    return None
+    """The registry entry whose product name is the device name the driver reports (its "NVIDIA " or
+    "Tesla " prefix aside). Exact, not a substring: "NVIDIA H100 PCIe" is not the SXM part, "NVIDIA L40"
+    not an L4, "NVIDIA GH200 480GB" not an H200; an unknown part gets no ratio rather than a wrong one."""
+    name = re.sub(r"^(nvidia|tesla)\s+", "", device_name.strip().lower())
+    return next(
+        (a for a in ACCELERATORS.values() if name in (p.lower() for p in a.product_names)),
+        None,
+    )

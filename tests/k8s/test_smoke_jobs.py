@@ -77,3 +77,14 @@ def test_endpoints_have_every_field_the_smoke_suite_reads(env):
     assert endpoints.otlp_traces_url and endpoints.kubernetes.context
     # Round-trips through JSON as the stack output does.
     assert type(endpoints).model_validate_json(endpoints.model_dump_json()) == endpoints
+
+
+def test_multi_gpu_jobs_get_a_shared_memory_volume_for_nccl():
+    """docs/troubleshooting.md: NCCL needs more /dev/shm than a container's 64 MiB across GPUs of a node."""
+    jobs = {j["metadata"]["name"]: j for j in smoke_jobs(load_spec("prod"))}
+    pod = jobs["cnai-smoke-h100-train-allreduce"]["spec"]["template"]["spec"]
+    shm = next(v for v in pod["volumes"] if v["name"] == "shm")
+    assert shm["emptyDir"]["medium"] == "Memory"
+    assert {"name": "shm", "mountPath": "/dev/shm"} in pod["containers"][0]["volumeMounts"]
+    one_unit = jobs["cnai-smoke-a100-mig-inventory"]["spec"]["template"]["spec"]
+    assert all(v["name"] != "shm" for v in one_unit["volumes"])

@@ -57,7 +57,18 @@ def test_cpu_has_no_thresholds():
         ("NVIDIA L4", "nvidia-l4"),
         ("NVIDIA A100-SXM4-80GB", "nvidia-a100-80gb"),
         ("NVIDIA A10G", "nvidia-a10g"),
+        ("Tesla T4", "nvidia-t4"),
+        ("NVIDIA B200", "nvidia-b200"),
     ],
 )
 def test_device_names_map_to_the_registry(device_name, key):
     assert identify(device_name).key == key
+
+
+@pytest.mark.parametrize(
+    "device_name",
+    ["NVIDIA H100 PCIe", "NVIDIA H100 NVL", "NVIDIA A100 80GB PCIe", "NVIDIA L40", "NVIDIA GH200 480GB", "NVIDIA A10"],
+)
+def test_a_variant_is_not_judged_against_another_parts_peak(device_name):
+    """Its own datasheet differs (an H100 PCIe has 2.0 TB/s, not the SXM part's 3.35): no ratio."""
+    assert identify(device_name) is None
