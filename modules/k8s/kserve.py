@@ -38,6 +38,8 @@ PROXY_LABELS = {
 ENVOY_PRIVILEGED_PORT_SHIFT = 10000
 RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "vllm"]}
 GPU_RUNTIMES = {"vllm"}
+# KServe inference protocol per runtime; vLLM has none of KServe's: it serves the OpenAI API.
+RUNTIME_PROTOCOLS = {"mlserver": "v2"}
 CERT_MANAGER_VALUES = {"crds": {"enabled": True}}  # the chart installs its CRDs only when asked
 
 
@@ -58,7 +60,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                     "supportedModelFormats": [
                         {"name": f, "version": "1", "autoSelect": True} for f in RUNTIME_FORMATS["mlserver"]
                     ],
-                    "protocolVersions": ["v2"],
+                    "protocolVersions": [RUNTIME_PROTOCOLS["mlserver"]],
                     "containers": [
                         {
                             "name": "kserve-container",
@@ -84,12 +86,26 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                 "cnai-vllm",
                 spec={
                     "supportedModelFormats": [{"name": f, "autoSelect": True} for f in RUNTIME_FORMATS["vllm"]],
-                    "protocolVersions": ["v2"],
+                    # No protocolVersions: vLLM serves the OpenAI API (/v1/chat/completions, /v1/models),
+                    # not KServe's v1/v2 inference protocols, as KServe's own vLLM runtime declares.
                     "containers": [
                         {
                             "name": "kserve-container",
-                            "image": image("vllm"),
-                            "args": ["--model", "/mnt/models", "--port", str(PREDICTOR_PORT)],
+                            "image": image("vllm"),  # its entrypoint is vLLM's OpenAI API server
+                            "args": [
+                                "--model=/mnt/models",
+                                f"--port={PREDICTOR_PORT}",
+                                "--served-model-name={{.Name}}",  # clients ask for the InferenceService's name
+                            ],
+                            "env": [
+                                {"name": "HF_HOME", "value": "/tmp"},
+                                {"name": "VLLM_CONFIG_ROOT", "value": "/tmp"},
+                            ],
+                            # The model is registered (and served) once /v1/models answers.
+                            "readinessProbe": {
+                                "httpGet": {"path": "/v1/models", "port": PREDICTOR_PORT},
+                                "periodSeconds": 10,
+                            },
                             "resources": {
                                 "requests": {"cpu": "4", "memory": "32Gi"},
                                 "limits": {"cpu": "8", "memory": "64Gi"},
@@ -181,7 +197,7 @@ def inference_service(
     model: dict[str, Any] = {
         "modelFormat": {"name": model_format},
         "runtime": f"cnai-{runtime}",
-        "protocolVersion": "v2",
+        **({"protocolVersion": RUNTIME_PROTOCOLS[runtime]} if runtime in RUNTIME_PROTOCOLS else {}),
         "storageUri": storage_uri,
         "securityContext": non_root_container_security(),
     }

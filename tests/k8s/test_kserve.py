@@ -37,6 +37,19 @@ def test_llm_on_a_gpu_pool_gets_placement_and_gpu_requests():
     assert validation_errors(isvc) == []
 
 
+def test_the_llm_runtime_serves_the_openai_api_not_a_kserve_protocol():
+    """vLLM's server answers /v1/chat/completions and /v1/models; declaring KServe's v2 protocol on it
+    (as cnai did) promised an API the container does not have."""
+    spec = load_spec("prod")
+    runtime = next(o for o in kserve_objects(spec) if o["metadata"]["name"] == "cnai-vllm")["spec"]
+    assert "protocolVersions" not in runtime
+    container = runtime["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models"
+    assert "--served-model-name={{.Name}}" in container["args"]
+    isvc = inference_service(spec, spec.teams[1], "llm", "huggingface", "s3://models/llm", spec.pool("a100-mig"))
+    assert "protocolVersion" not in isvc["spec"]["predictor"]["model"]
+
+
 def test_unserved_model_format_is_refused():
     spec = load_spec("prod")
     with pytest.raises(ServingError, match="no runtime serves model format 'onnx'"):
