@@ -115,7 +115,12 @@ def spec_check(
     failed = False
     for env in environments or list_envs():
         try:
-            load_spec(env)
+            spec = load_spec(env)
+            if spec.cluster.target in CLOUD_TARGETS:  # cnai picks the machines: its workloads must fit them
+                from modules.k8s.fit import fit_errors
+
+                if misfits := fit_errors(spec):
+                    raise SpecInvalid(env, misfits)
             console.print(f"[green]ok[/] {escape(env)}", highlight=False)
         except SpecInvalid as exc:
             print_spec_errors(exc)

@@ -106,9 +106,12 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                                 "httpGet": {"path": "/v1/models", "port": PREDICTOR_PORT},
                                 "periodSeconds": 10,
                             },
+                            # Weights live in GPU memory; the host holds the process and the loading buffers.
+                            # Requests fit the smallest GPU node cnai uses (a 4-vCPU/16-GiB g5.xlarge keeps
+                            # 3920m/14.5 GiB after the kubelet's share): fit.py checks every pool.
                             "resources": {
-                                "requests": {"cpu": "4", "memory": "32Gi"},
-                                "limits": {"cpu": "8", "memory": "64Gi"},
+                                "requests": {"cpu": "2", "memory": "12Gi"},
+                                "limits": {"cpu": "4", "memory": "14Gi"},
                             },
                             "securityContext": non_root_container_security(),
                         }

@@ -6,12 +6,7 @@ maximum (the sim has no autoscaler). A node's allocatable is its instance's vCPU
 kubelet reservation below; its GPU resource is what the GPU Operator's device plugin would advertise
 for the pool's sharing (whole GPUs, time-slicing replicas, or MIG slices).
 
-Kubelet reservation (documented provider formulas, so allocatable matches what the cloud reports):
-- CPU (EKS and GKE alike): 6% of the first core, 1% of the second, 0.5% of cores 3-4, 0.25% above 4.
-- memory, EKS (AL2023 bootstrap): 255 MiB + 11 MiB per pod, max pods 110 (<= 30 vCPUs) else 250.
-- memory, GKE: 25% of the first 4 GiB, 20% of the next 4, 10% of the next 8, 6% of the next 112,
-  2% above 128 GiB.
-- both: the kubelet's hard eviction threshold, memory.available < 100 MiB.
+The kubelet reservation comes from modules/spec/instances.py (the fit checks use the same figures).
 """
 
 from __future__ import annotations
@@ -22,37 +17,10 @@ from typing import Any
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
 from modules.sim.servers import KWOK_NODE_ANNOTATION
 from modules.spec import Spec
-from modules.spec.instances import INSTANCE_SHAPES, Shape
+from modules.spec.instances import INSTANCE_SHAPES, Shape, allocatable, max_pods
 from modules.spec.models import GPU_RESOURCE
 
-EVICTION_HARD_MIB = 100
 TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule", "NoSchedule": "NoSchedule"}
-
-
-def reserved_cpu_millis(vcpus: int) -> int:
-    tiers = [(1, 60), (1, 10), (2, 5), (max(vcpus - 4, 0), 2.5)]  # (cores, millicores reserved per core)
-    left, total = vcpus, 0.0
-    for cores, per_core in tiers:
-        take = min(left, cores)
-        total += take * per_core
-        left -= take
-    return round(total)
-
-
-def max_pods(cloud: str, vcpus: int) -> int:
-    return (110 if vcpus <= 30 else 250) if cloud == "eks" else 110
-
-
-def reserved_memory_mib(cloud: str, shape: Shape) -> int:
-    if cloud == "eks":
-        return 255 + 11 * max_pods(cloud, shape.vcpus)
-    tiers = [(4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (float("inf"), 0.02)]
-    left, total = float(shape.memory_gib), 0.0
-    for gib, share in tiers:
-        take = min(left, gib)
-        total += take * share * 1024
-        left -= take
-    return round(total)
 
 
 @dataclass(frozen=True)
@@ -79,10 +47,8 @@ class NodeGroup:
         return INSTANCE_SHAPES[self.instance_type]
 
     def allocatable(self) -> dict[str, str]:
-        shape = self.shape
-        cpu = shape.vcpus * 1000 - reserved_cpu_millis(shape.vcpus)
-        memory = shape.memory_gib * 1024 - reserved_memory_mib(self.cloud, shape) - EVICTION_HARD_MIB
-        out = {"cpu": f"{cpu}m", "memory": f"{memory}Mi", "pods": str(max_pods(self.cloud, shape.vcpus))}
+        left = allocatable(self.cloud, self.shape)
+        out = {"cpu": f"{left.cpu_millis}m", "memory": f"{left.memory_mib}Mi", "pods": str(left.pods)}
         if self.gpu_resource:
             out[self.gpu_resource] = str(self.gpus)
         return out

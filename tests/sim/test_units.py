@@ -13,6 +13,7 @@ from modules.cloud.node_pools import eks_node_groups, gke_node_pools
 from modules.sim import build, charts, nodes, pki
 from modules.sim.servers import IDENTITIES, SimPaths, SimPorts, control_plane, kubeconfig
 from modules.spec import load_spec
+from modules.spec.instances import reserved_cpu_millis
 from modules.versions import bom, chart
 
 
@@ -136,7 +137,7 @@ def test_allocatable_is_the_shape_minus_the_documented_reservation():
     }
     prod = {g.name: g for g in nodes.node_groups(load_spec("prod"))}
     assert prod["a100-mig"].allocatable()["nvidia.com/gpu"] == "56"  # 8 GPUs x 7 slices of 1g.10gb
-    assert nodes.reserved_cpu_millis(1) == 60 and nodes.reserved_cpu_millis(8) == 90
+    assert reserved_cpu_millis(1) == 60 and reserved_cpu_millis(8) == 90
 
 
 def test_chart_webhooks_and_conversion_point_at_loopback():
