@@ -54,6 +54,9 @@ CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy")
 # Managed add-ons whose versions EKS matches to the control plane's (pinned through binaries/kubernetes).
 ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent")
+# The VPC CNI enforces NetworkPolicies only when asked (its network-policy agent); without this every
+# NetworkPolicy cnai declares would be accepted by the API server and enforced by nothing.
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
 EBS_CSI = {"addon": "aws-ebs-csi-driver", "namespace": "kube-system", "service_account": "ebs-csi-controller-sa"}
 CONTROL_PLANE_LOGS = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 LOG_RETENTION_DAYS = 365
@@ -328,7 +331,8 @@ class EksStack(TerraformStack):
                 **group,
             )
         for addon in ADDONS:
-            declare(eks_addon.EksAddon, self, f"addon-{addon}", cluster_name=cluster.name, addon_name=addon)
+            settings = {"configuration_values": json.dumps(c)} if (c := ADDON_CONFIGURATION.get(addon)) else {}
+            declare(eks_addon.EksAddon, self, f"addon-{addon}", cluster_name=cluster.name, addon_name=addon, **settings)
         self._ebs_csi(cluster)
         return cluster
 

@@ -88,6 +88,12 @@ def test_ebs_csi_and_pod_identity_agent_are_installed(stacks):
     assert {"aws-ebs-csi-driver", "eks-pod-identity-agent", "vpc-cni", "coredns", "kube-proxy"} <= addons
 
 
+def test_the_vpc_cni_enforces_network_policies(stacks):
+    """Without its network-policy agent the VPC CNI ignores every NetworkPolicy cnai declares."""
+    cni = next(a for a in resources(stacks["dev"], "aws_eks_addon").values() if a["addon_name"] == "vpc-cni")
+    assert json.loads(cni["configuration_values"]) == {"enableNetworkPolicy": "true"}
+
+
 def test_network_layout_spreads_zones_and_saves_nat_where_unprotected():
     layout = subnet_layout(["a", "b", "c"])
     assert [row["private"] for row in layout] == ["10.0.0.0/19", "10.0.32.0/19", "10.0.64.0/19"]
