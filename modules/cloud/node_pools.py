@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from modules.spec import GpuPool, Spec
+from modules.spec.gpu_functions import GKE, GKE_DEVICE_PLUGIN_OFF, GPU_OPERATOR, NODE_IMAGE, gpu_function_owners
+from modules.versions import binary
 
 SYSTEM_POOL = "system"
 EKS_SYSTEM_INSTANCE = "m7i.xlarge"
@@ -23,9 +25,10 @@ def _taints(pool: GpuPool) -> list[dict[str, str]]:
 
 
 def eks_ami_type(spec: Spec) -> str:
-    """AL2023 NVIDIA images carry the driver; with an operator-managed driver the standard image is used."""
-    preinstalled = spec.components.gpu_operator.driver == "preinstalled"
-    return "AL2023_x86_64_NVIDIA" if preinstalled else "AL2023_x86_64_STANDARD"
+    """AL2023 NVIDIA images carry the driver and the toolkit; where the operator installs them, the
+    standard image (modules/spec/gpu_functions.py decides)."""
+    owners = gpu_function_owners(spec)
+    return "AL2023_x86_64_NVIDIA" if owners is None or owners.driver == NODE_IMAGE else "AL2023_x86_64_STANDARD"
 
 
 def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
@@ -59,8 +62,10 @@ def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
 
 
 def gke_driver_version(spec: Spec) -> str:
-    """GKE installs the driver unless the GPU Operator does."""
-    return "LATEST" if spec.components.gpu_operator.driver == "preinstalled" else "INSTALLATION_DISABLED"
+    """GKE's driver installer at the BOM's choice (DEFAULT: the driver of the pinned GKE minor, not
+    LATEST, which floats) where it owns the driver (modules/spec/gpu_functions.py)."""
+    owners = gpu_function_owners(spec)
+    return binary("gke-gpu-driver") if owners is None or owners.driver == GKE else "INSTALLATION_DISABLED"
 
 
 # Every GKE node: Container-Optimized OS, shielded boot, the metadata server workload identity needs,
@@ -91,8 +96,9 @@ def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
             "count": pool.gpus_per_node,
             "gpu_driver_installation_config": {"gpu_driver_version": gke_driver_version(spec)},
         }
-        if pool.sharing.mode == "mig":
-            accelerator["gpu_partition_size"] = pool.sharing.mig_profile
+        owners = gpu_function_owners(spec)
+        if pool.sharing.mode == "mig" and (owners is None or owners.mig_manager == GKE):
+            accelerator["gpu_partition_size"] = pool.sharing.mig_profile  # else the operator's MIG manager
         pools.append(
             {
                 "name": pool.name,
@@ -103,7 +109,9 @@ def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
                     "machine_type": pool.facts.gke_machine_types[pool.gpus_per_node],
                     "spot": pool.spot,
                     "guest_accelerator": [accelerator],
-                    "labels": pool.node_labels,
+                    # GKE runs its own device plugin unless told not to: one plugin per node.
+                    "labels": pool.node_labels
+                    | (GKE_DEVICE_PLUGIN_OFF if owners and owners.device_plugin == GPU_OPERATOR else {}),
                     "taint": _taints(pool),
                 },
             }

@@ -11,8 +11,12 @@ import yaml
 from modules.k8s.objects import k8s_object
 from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.spec import GpuPool, Spec
+from modules.spec.gpu_functions import GKE, GPU_OPERATOR, gpu_function_owners
 from modules.spec.models import GPU_RESOURCE, GPU_TAINT
+from modules.versions import binary
 
+GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
+GPU_FUNCTIONS = ("driver", "toolkit", "device_plugin", "mig_manager")
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "cnai-time-slicing"
 
@@ -41,24 +45,31 @@ def time_slicing_config_map(spec: Spec) -> dict[str, Any] | None:
 def gpu_operator_values(spec: Spec) -> dict[str, Any]:
     """Helm values: driver strategy explicit, sharing per pool, DCGM exporter scraped, GPU taint tolerated."""
     operator = spec.components.gpu_operator
-    uses_mig = any(p.sharing.mode == "mig" for p in spec.gpu_pools)
+    owners = gpu_function_owners(spec)
+    owns = {f: owners is not None and getattr(owners, f) == GPU_OPERATOR for f in GPU_FUNCTIONS}
     toleration = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
+    # Each function is the operator's only where modules/spec/gpu_functions.py gives it the operator.
+    driver: dict[str, Any] = {"enabled": owns["driver"]}
+    if owns["driver"]:
+        driver["version"] = binary("nvidia-driver-operator")
     values: dict[str, Any] = {
         "daemonsets": {"tolerations": [toleration]},
-        # operator: the operator installs the driver; preinstalled: the node image ships it (EKS AL2023, GKE COS).
-        "driver": {"enabled": operator.driver == "operator"},
-        # preinstalled: the node's containerd already has the nvidia runtime (bare metal: modules/nodes).
-        "toolkit": {"enabled": operator.toolkit == "operator"},
-        "devicePlugin": {"enabled": True},
+        "driver": driver,
+        "toolkit": {"enabled": owns["toolkit"]},
+        "devicePlugin": {"enabled": owns["device_plugin"]},
         "gfd": {"enabled": True},
         "nodeStatusExporter": {"enabled": True},
         "dcgmExporter": {
             "enabled": operator.dcgm_exporter,
             "serviceMonitor": {"enabled": operator.dcgm_exporter and spec.components.observability.enabled},
         },
-        "migManager": {"enabled": uses_mig},
+        "migManager": {"enabled": owns["mig_manager"]},
         "mig": {"strategy": operator.mig_strategy},
     }
+    if owners is not None and owners.driver == GKE:
+        # GKE's driver installer puts the driver under /home/kubernetes/bin/nvidia (NVIDIA's GKE guide).
+        values["hostPaths"] = {"driverInstallDir": GKE_DRIVER_DIR}
+        values["toolkit"]["installDir"] = GKE_DRIVER_DIR
     if time_slicing_config_map(spec) is not None:
         # Each time-sliced pool picks its entry through the node label nvidia.com/device-plugin.config.
         values["devicePlugin"]["config"] = {"name": TIME_SLICING_CONFIG, "default": ""}

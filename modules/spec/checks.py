@@ -213,6 +213,14 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
     c, target = spec.components, spec.cluster.target
     if spec.is_cluster and c.kserve.enabled and not c.cert_manager.enabled:
         yield SpecError("components.kserve.enabled", True, "KServe needs components.cert_manager.enabled: true")
+    if spec.is_cluster and c.cert_manager.enabled and not c.kserve.enabled:
+        yield SpecError(
+            "components.cert_manager.enabled",
+            True,
+            "cert-manager is installed with KServe (components.kserve.enabled: false here), and Kueue would wait "
+            "for certificates nothing issues: enable KServe or set cert_manager.enabled: false",
+        )
+    yield from _check_gpu_operator(spec)
     if c.mlflow.enabled and not c.object_storage.enabled:
         yield SpecError("components.mlflow.enabled", True, "MLflow needs components.object_storage.enabled: true")
     if c.kserve.enabled and not c.object_storage.enabled:
@@ -254,6 +262,26 @@ def check_components(spec: Spec) -> Iterator[SpecError]:
         yield SpecError("components.observability.grafana_admin_password", None, "Grafana is on: set a secret")
     if spec.is_cluster and c.mlflow.enabled and c.mlflow.auth and c.mlflow.admin_password is None:
         yield SpecError("components.mlflow.admin_password", None, "auth is on: set a secret (secure/env/generate)")
+
+
+def _check_gpu_operator(spec: Spec) -> Iterator[SpecError]:
+    """Choices the target makes (modules/spec/gpu_functions.py): a setting that would give a GPU function a
+    second owner, or one the target cannot run, is refused rather than ignored."""
+    operator, target = spec.components.gpu_operator, spec.cluster.target
+    if target in ("eks", "gke") and "toolkit" in operator.model_fields_set:
+        yield SpecError(
+            "components.gpu_operator.toolkit",
+            operator.toolkit,
+            f"on {target} the node image and the driver choice decide who installs the container toolkit "
+            "(modules/spec/gpu_functions.py): remove the setting",
+        )
+    if target == "gke" and operator.driver == "operator" and spec.gpu_pools:
+        yield SpecError(
+            "components.gpu_operator.driver",
+            operator.driver,
+            "on gke, GKE's driver installer installs the driver (the operator's driver needs Ubuntu nodes, "
+            "cnai builds Container-Optimized OS ones): allowed: preinstalled",
+        )
 
 
 def check_local(spec: Spec) -> Iterator[SpecError]:

@@ -200,7 +200,8 @@ class GpuOperator(Component):
     )
     toolkit: Literal["operator", "preinstalled"] = Field(
         "operator",
-        description="operator-installed NVIDIA container toolkit, or the node's (bare metal: modules/nodes)",
+        description="operator-installed NVIDIA container toolkit, or the node's (bare metal: modules/nodes); "
+        "on eks and gke the target decides (modules/spec/gpu_functions.py)",
     )
     dcgm_exporter: bool = True
     mig_strategy: Literal["single", "mixed"] = "single"

@@ -27,6 +27,10 @@ whole. Unknown keys are errors. Credentials are never plaintext: a secret is `{s
 `pulumi config set --secret`), `{env: VAR}` or `{generate: true}`.
 
 Check an environment with `cnai spec check ENV`; see the merged result with `cnai spec show ENV`.
+On eks and gke, where cnai picks the machines, the check also proves that every workload cnai pins to a
+GPU pool (the smoke jobs, the GPU serving runtime) fits one node of the pool after the cloud's kubelet
+reservation (`modules/k8s/fit.py`; the figures are the sim's node allocatable): an error names the
+workload, the pool, the instance type, and requested vs allocatable CPU and memory.
 """
 
 _PLATFORM_NAMESPACES = ", ".join(f"`{ns}`" for ns, _ in COMPONENT_NAMESPACES.values())

@@ -14,9 +14,8 @@ def test_each_gpu_pool_is_one_node_pool_with_accelerator_partition_taint_labels_
     expected = {"h100-train": ("a3-highgpu-8g", "nvidia-h100-80gb"), "a100-mig": ("a2-ultragpu-8g", "nvidia-a100-80gb")}
     for pool in spec.gpu_pools:
         machine, accelerator = expected[pool.name]
-        guest = {"type": accelerator, "count": 8, "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}
-        if pool.sharing.mode == "mig":
-            guest["gpu_partition_size"] = "1g.10gb"
+        # GKE's installer at the BOM's driver; the MIG partitions are the operator's (no gpu_partition_size).
+        guest = {"type": accelerator, "count": 8, "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"}}
         assert cdktn.Testing.to_have_resource_with_properties(
             received,
             "google_container_node_pool",
@@ -26,7 +25,7 @@ def test_each_gpu_pool_is_one_node_pool_with_accelerator_partition_taint_labels_
                 "node_config": {
                     "machine_type": machine,
                     "guest_accelerator": [guest],
-                    "labels": pool.node_labels,
+                    "labels": pool.node_labels | {"gke-no-default-nvidia-gpu-device-plugin": "true"},
                     "taint": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}],
                     "spot": False,
                     "workload_metadata_config": {"mode": "GKE_METADATA"},
@@ -71,8 +70,8 @@ def test_each_workload_gets_its_service_account_bound_to_its_kubernetes_one_and_
     assert not any(g["member"].startswith("allUsers") for g in grants.values())
 
 
-def test_gke_installs_the_driver_only_when_the_operator_does_not(stacks):
+def test_gke_installs_the_driver_at_its_default_for_the_pinned_version(stacks):
     pools = resources(stacks["prod"], "google_container_node_pool")
     driver = pools["pool-h100-train"]["node_config"]["guest_accelerator"][0]["gpu_driver_installation_config"]
     assert load_spec("prod").components.gpu_operator.driver == "preinstalled"
-    assert driver == {"gpu_driver_version": "LATEST"}
+    assert driver == {"gpu_driver_version": "DEFAULT"}  # never LATEST, which floats

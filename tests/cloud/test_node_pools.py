@@ -20,26 +20,18 @@ def test_eks_pool_is_spot_a10g_with_the_driver_image_and_gpu_taint():
     assert gpu["scaling_config"] == {"min_size": 0, "max_size": 4, "desired_size": 0}
 
 
-def test_gke_mig_pool_asks_for_the_partition_and_gke_installs_the_driver():
+def test_gke_installs_the_driver_and_the_operator_partitions_mig():
+    """NVIDIA's "Google driver installer" layout: GKE the driver, the operator's MIG manager the slices
+    (GKE partitioning too would be a second MIG owner), GKE's device plugin off by label."""
     pools = {p["name"]: p for p in gke_node_pools(load_spec("prod"))}
     [accelerator] = pools["a100-mig"]["node_config"]["guest_accelerator"]
     assert accelerator == {
         "type": "nvidia-a100-80gb",
         "count": 8,
-        "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"},
-        "gpu_partition_size": "1g.10gb",
+        "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
     }
+    assert pools["a100-mig"]["node_config"]["labels"]["gke-no-default-nvidia-gpu-device-plugin"] == "true"
     assert pools["h100-train"]["node_config"]["machine_type"] == "a3-highgpu-8g"
-    assert "gpu_partition_size" not in pools["h100-train"]["node_config"]["guest_accelerator"][0]
-
-
-def test_operator_managed_driver_turns_the_cloud_driver_off():
-    document = env_document("prod")
-    document["components"]["gpu_operator"]["driver"] = "operator"
-    pools = gke_node_pools(validate("prod", document))
-    assert pools[1]["node_config"]["guest_accelerator"][0]["gpu_driver_installation_config"] == {
-        "gpu_driver_version": "INSTALLATION_DISABLED"
-    }
 
 
 def test_a_node_shape_the_cloud_does_not_offer_is_a_spec_error():

@@ -6,11 +6,12 @@ import yaml
 
 from modules.k8s.gpu_operator import TIME_SLICING_CONFIG, gpu_operator_values, time_slicing_config_map
 from modules.spec import load_spec
+from tests.conftest import env_document
 
 
 def test_driver_strategy_is_explicit():
     assert gpu_operator_values(load_spec("dev"))["driver"]["enabled"] is False  # EKS AMI ships the driver
-    document = load_spec("dev").model_dump(mode="json")
+    document = env_document("dev")
     document["components"]["gpu_operator"]["driver"] = "operator"
     from modules.spec import validate
 

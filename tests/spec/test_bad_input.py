@@ -61,6 +61,12 @@ def test_kserve_without_cert_manager(prod_doc):
     assert "cert_manager" in errors_of(prod_doc)["components.kserve.enabled"]
 
 
+def test_cert_manager_without_kserve_which_installs_it(prod_doc):
+    """Kueue would request certificates from a cert-manager that nothing installs."""
+    prod_doc["components"]["kserve"]["enabled"] = False
+    assert "installed with KServe" in errors_of(prod_doc)["components.cert_manager.enabled"]
+
+
 def test_mlflow_without_object_storage(prod_doc):
     prod_doc["components"]["object_storage"]["enabled"] = False
     assert "object_storage" in errors_of(prod_doc)["components.mlflow.enabled"]
