@@ -8,10 +8,12 @@ from typing import Any
 import pulumi
 import yaml
 
+from modules.k8s.namespaces import COMPONENT_NAMESPACES
 from modules.k8s.objects import k8s_object
 from modules.k8s.pulumi_resources import helm_release, object_group
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
+from modules.versions import chart
 
 API = "kueue.x-k8s.io/v1beta2"
 CPU_FLAVOR = "cnai-cpu"
@@ -142,13 +144,32 @@ class KueueArgs:
     namespace: str  # where the controller runs (from the security baseline)
 
 
+def jobset_values(spec: Spec) -> dict[str, Any]:
+    """JobSet, the workload API Kueue's jobset integration admits (gangs of Jobs, multi-node training).
+    Its chart defaults to the floating image tag `main`: the pinned release's own tag instead."""
+    webhook_certs = {"certManager": {"enable": True}} if spec.components.cert_manager.enabled else {}
+    return {"image": {"tag": f"v{chart('jobset')['version']}"}} | webhook_certs
+
+
 class Kueue(pulumi.ComponentResource):
-    """Kueue's chart plus the flavors, cohort, queues and priority classes cnai derives."""
+    """JobSet and Kueue's charts plus the flavors, cohort, queues and priority classes cnai derives."""
 
     def __init__(self, name: str, args: KueueArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:Kueue", name, None, opts)
+        # JobSet first: Kueue enables an integration whose CRDs exist when it starts.
+        jobset = helm_release(
+            f"{name}-jobset",
+            "jobset",
+            COMPONENT_NAMESPACES["jobset"][0],
+            jobset_values(args.spec),
+            pulumi.ResourceOptions(parent=self),
+        )
         release = helm_release(
-            f"{name}-chart", "kueue", args.namespace, kueue_values(args.spec), pulumi.ResourceOptions(parent=self)
+            f"{name}-chart",
+            "kueue",
+            args.namespace,
+            kueue_values(args.spec),
+            pulumi.ResourceOptions(parent=self, depends_on=[jobset]),
         )
         objects = object_group(
             f"{name}-queues", kueue_objects(args.spec), pulumi.ResourceOptions(parent=self, depends_on=[release])

@@ -13,6 +13,7 @@ OBSERVABILITY_NAMESPACE = "cnai-observability"
 COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
     "gpu_operator": ("gpu-operator", "privileged"),
     "kueue": ("kueue-system", "restricted"),
+    "jobset": ("jobset-system", "restricted"),  # Kueue's JobSet integration (gangs of Jobs)
     "cert_manager": ("cert-manager", "restricted"),
     "kserve": ("kserve", "restricted"),
     "mlflow": ("cnai-mlflow", "restricted"),
@@ -20,6 +21,15 @@ COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
     "vector_db": ("cnai-milvus", "restricted"),
     "object_storage": ("cnai-storage", "restricted"),
 }
+
+# Namespaces of what a component installs beside itself (no spec component of their own).
+INSTALLED_WITH = {"jobset": "kueue"}
+
+
+def component_enabled(components: object, component: str) -> bool:
+    """Whether the spec's components (Spec.components) turn this namespace's component on."""
+    return bool(getattr(components, INSTALLED_WITH.get(component, component)).enabled)
+
 
 # Namespaces every Kubernetes cluster has; `kube-` is reserved for the system as a whole.
 KUBE_SYSTEM = "kube-system"  # cluster DNS lives here (the security baseline allows egress to it)

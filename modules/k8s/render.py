@@ -10,7 +10,7 @@ import yaml
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
 from modules.k8s.kserve import CERT_MANAGER_VALUES, kserve_objects, kserve_values
-from modules.k8s.kueue import kueue_objects, kueue_values
+from modules.k8s.kueue import jobset_values, kueue_objects, kueue_values
 from modules.k8s.milvus import milvus_values
 from modules.k8s.mlflow import mlflow_server_objects
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
@@ -36,6 +36,7 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
 # component's namespace unless RELEASE_NAMESPACES names another (as the Pulumi components do).
 RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "gpu-operator": ("gpu_operator", gpu_operator_values),
+    "jobset": ("kueue", jobset_values),
     "kueue": ("kueue", kueue_values),
     "seaweedfs": ("object_storage", seaweedfs_values),
     "kube-prometheus-stack": ("observability", kube_prometheus_values),
@@ -48,7 +49,8 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     "milvus": ("vector_db", milvus_values),
     "cloudnative-pg": ("mlflow", lambda spec: {}),
 }
-RELEASE_NAMESPACES = {"cert-manager": "cert_manager"}  # KServe's component installs it in its own
+# KServe's component installs cert-manager in its own namespace, Kueue's JobSet in its own.
+RELEASE_NAMESPACES = {"cert-manager": "cert_manager", "jobset": "jobset"}
 
 
 def _release_enabled(spec: Spec, name: str, component: str) -> bool:

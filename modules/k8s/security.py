@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pulumi
 
 from modules.cloud.identities import workloads
-from modules.k8s.namespaces import COMPONENT_NAMESPACES, KUBE_SYSTEM, OBSERVABILITY_NAMESPACE
+from modules.k8s.namespaces import COMPONENT_NAMESPACES, KUBE_SYSTEM, OBSERVABILITY_NAMESPACE, component_enabled
 from modules.k8s.objects import k8s_object, metadata
 from modules.k8s.pulumi_resources import object_group
 from modules.spec import Spec, Team
@@ -43,6 +43,7 @@ API_SERVER_PORTS = (443, 6443)
 API_CLIENTS = {
     "gpu_operator": "the operator, NFD, GFD, the device plugin's config manager, the validator",
     "kueue": "Kueue's controller",
+    "jobset": "JobSet's controller",
     "cert_manager": "cert-manager's controller, cainjector and webhook",
     "kserve": "KServe's controller and Envoy Gateway's",
     "mlflow": "CloudNativePG's operator and instance managers",
@@ -52,6 +53,7 @@ API_CLIENTS = {
 # them (tests/k8s/test_security.py reads the charts to check).
 API_SERVER_CALLBACKS = {
     "kueue": (9443, 8082),  # webhooks; the visibility API server
+    "jobset": (9443,),  # JobSet's webhooks
     "kserve": (9443,),  # KServe's webhooks; Envoy Gateway's topology injector
     "cert_manager": (10250,),  # webhook.securePort
     "mlflow": (9443,),  # CloudNativePG's webhooks
@@ -365,7 +367,7 @@ def security_objects(spec: Spec) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     services = platform_services(spec)
     for component, (ns, level) in COMPONENT_NAMESPACES.items():
-        if getattr(spec.components, component).enabled:
+        if component_enabled(spec.components, component):
             objects += [namespace(ns, level, client=component in CLIENT_COMPONENTS), *network_policies(ns)]
             objects += component_policies(spec, component, services)
     for team in spec.teams:

@@ -26,6 +26,7 @@ def test_releases_use_the_pinned_charts(prod):
     assert set(releases) == {
         "gpu-operator-chart",
         "kueue-chart",
+        "kueue-jobset",
         "observability-prometheus",
         "observability-otel-collector",
         "milvus-chart",
