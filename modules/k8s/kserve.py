@@ -40,6 +40,10 @@ RUNTIME_FORMATS = {"mlserver": ["mlflow", "sklearn"], "vllm": ["huggingface", "v
 GPU_RUNTIMES = {"vllm"}
 # KServe inference protocol per runtime; vLLM has none of KServe's: it serves the OpenAI API.
 RUNTIME_PROTOCOLS = {"mlserver": "v2"}
+# Where each runtime's server exports Prometheus metrics (MLServer: its own metrics port; vLLM: its API
+# port), and the pod label that tells the runtimes' pods apart for their PodMonitors.
+RUNTIME_METRICS_PORTS = {"mlserver": 8082, "vllm": PREDICTOR_PORT}
+RUNTIME_LABEL = "cnai.io/serving-runtime"
 CERT_MANAGER_VALUES = {"crds": {"enabled": True}}  # the chart installs its CRDs only when asked
 
 
@@ -61,6 +65,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                         {"name": f, "version": "1", "autoSelect": True} for f in RUNTIME_FORMATS["mlserver"]
                     ],
                     "protocolVersions": [RUNTIME_PROTOCOLS["mlserver"]],
+                    "labels": {RUNTIME_LABEL: "mlserver"},
                     "containers": [
                         {
                             "name": "kserve-container",
@@ -88,6 +93,7 @@ def serving_runtimes(spec: Spec) -> list[dict[str, Any]]:
                     "supportedModelFormats": [{"name": f, "autoSelect": True} for f in RUNTIME_FORMATS["vllm"]],
                     # No protocolVersions: vLLM serves the OpenAI API (/v1/chat/completions, /v1/models),
                     # not KServe's v1/v2 inference protocols, as KServe's own vLLM runtime declares.
+                    "labels": {RUNTIME_LABEL: "vllm"},
                     "containers": [
                         {
                             "name": "kserve-container",
@@ -264,6 +270,30 @@ def kserve_values(spec: Spec) -> dict[str, Any]:
     }
 
 
+def predictor_monitors(spec: Spec, team: Team) -> list[dict[str, Any]]:
+    """A PodMonitor per runtime in a team's namespace: Prometheus scrapes every predictor the runtime
+    runs there (the serving dashboard reads these), at the runtime's metrics port."""
+    if not spec.components.observability.enabled:
+        return []
+    return [
+        k8s_object(
+            "monitoring.coreos.com/v1",
+            "PodMonitor",
+            f"predictors-{runtime}",
+            team.namespace_name,
+            spec={
+                "selector": {
+                    "matchLabels": {RUNTIME_LABEL: runtime},
+                    "matchExpressions": [{"key": PREDICTOR_LABEL, "operator": "Exists"}],
+                },
+                "podMetricsEndpoints": [{"portNumber": RUNTIME_METRICS_PORTS[runtime], "path": "/metrics"}],
+            },
+        )
+        for runtime in spec.components.kserve.runtimes
+        if runtime not in GPU_RUNTIMES or spec.gpu_pools
+    ]
+
+
 def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
     if not spec.components.kserve.enabled:
         return []
@@ -271,6 +301,7 @@ def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
         *gateway_objects(spec),
         *serving_runtimes(spec),
         *(model_service_account(spec, t) for t in spec.teams),
+        *(monitor for t in spec.teams for monitor in predictor_monitors(spec, t)),
         *smoke_inference_service(spec),
     ]
 

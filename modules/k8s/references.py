@@ -193,6 +193,16 @@ def _monitor_namespaces(monitor: dict[str, Any]) -> set[str] | None:
     return set(selector.get("matchNames") or [monitor["metadata"]["namespace"]])
 
 
+def runtime_pod_labels(docs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Labels of pods KServe will run from the serving runtimes (created per InferenceService, at any
+    time): each runtime's own pod labels plus KServe's InferenceService label."""
+    return [
+        {"serving.kserve.io/inferenceservice": "*", **(d["spec"].get("labels") or {})}
+        for d in docs
+        if d.get("kind") in ("ClusterServingRuntime", "ServingRuntime")
+    ]
+
+
 def unscraped_monitors(docs: list[dict[str, Any]], created_at_run_time: set[tuple[str, str, str]]) -> list[str]:
     """ServiceMonitors whose selector matches no Service with the endpoint's port, and PodMonitors whose
     selector matches no pod with the port: Prometheus would scrape nothing and say nothing."""
@@ -219,6 +229,9 @@ def unscraped_monitors(docs: list[dict[str, Any]], created_at_run_time: set[tupl
                 for owner, pod, labels in pod_specs(docs)
                 if (namespaces is None or owner["metadata"]["namespace"] in namespaces) and _selects(selector, labels)
             ]
+            # A runtime's pods may run in any namespace an InferenceService is made in; their ports
+            # are the runtime's (its monitors name them by number).
+            targets += [set() for labels in runtime_pod_labels(docs) if _selects(selector, labels)]
             ports = [e.get("port") for e in monitor["spec"].get("podMetricsEndpoints") or []]
         what = f"{kind} {ident[1]}/{ident[2]}"
         if not targets:

@@ -160,3 +160,19 @@ def test_predictor_pods_meet_restricted_pod_security():
     predictor = inference_service(spec, spec.teams[1], "mlp", "mlflow", "s3://models/mlp/1")["spec"]["predictor"]
     assert predictor["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert predictor["model"]["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_every_runtime_s_predictors_are_scraped_in_every_team_namespace():
+    """The serving dashboard reads the predictors' metrics: a PodMonitor per runtime and team, selecting
+    the label the runtime gives its pods, at the port its server exports metrics on."""
+    spec = load_spec("prod")
+    objects = kserve_objects(spec)
+    runtimes = {o["metadata"]["name"]: o["spec"]["labels"] for o in objects if o["kind"] == "ClusterServingRuntime"}
+    monitors = [o for o in objects if o["kind"] == "PodMonitor"]
+    assert {(m["metadata"]["namespace"], m["metadata"]["name"]) for m in monitors} == {
+        (t.namespace_name, f"predictors-{r}") for t in spec.teams for r in spec.components.kserve.runtimes
+    }
+    for monitor in monitors:
+        runtime = monitor["metadata"]["name"].removeprefix("predictors-")
+        assert monitor["spec"]["selector"]["matchLabels"].items() <= runtimes[f"cnai-{runtime}"].items()
+        assert validation_errors(monitor) == []

@@ -135,3 +135,15 @@ def test_network_policies_must_let_the_api_server_reach_a_webhook():
     assert unreachable_webhooks([*content, deny, wrong_port]) != []
     open_port = _policy("api", [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}}], "ports": [{"port": 9443}]}])
     assert unreachable_webhooks([*content, deny, open_port]) == []
+
+
+def test_a_pod_monitor_may_select_the_pods_a_serving_runtime_will_run():
+    """Predictor pods exist only once an InferenceService asks; the runtime's labels say what they carry."""
+    monitor = _obj(
+        "PodMonitor",
+        "predictors-mlserver",
+        spec={"selector": {"matchLabels": {"runtime": "mlserver"}}, "podMetricsEndpoints": [{"portNumber": 8082}]},
+    )
+    runtime = _obj("ClusterServingRuntime", "cnai-mlserver", spec={"labels": {"runtime": "mlserver"}})
+    assert unscraped_monitors([monitor], set()) != []
+    assert unscraped_monitors([monitor, runtime], set()) == []
