@@ -9,7 +9,7 @@ import pulumi
 import yaml
 
 from modules.k8s.objects import k8s_object
-from modules.k8s.pulumi_resources import helm_release, object_group
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group
 from modules.spec import GpuPool, Spec
 from modules.spec.gpu_functions import GKE, GPU_OPERATOR, gpu_function_owners
 from modules.spec.models import GPU_RESOURCE, GPU_TAINT
@@ -93,12 +93,12 @@ class GpuOperator(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:GpuOperator", name, None, opts)
-        config = object_group(f"{name}-sharing", gpu_operator_objects(args.spec), pulumi.ResourceOptions(parent=self))
+        config = object_group(f"{name}-sharing", gpu_operator_objects(args.spec), child_of(self, opts))
         release = helm_release(
             f"{name}-chart",
             "gpu-operator",
             NAMESPACE,
             gpu_operator_values(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[config]),
+            child_of(self, opts, config),
         )
         self.register_outputs({"release": release.status})

@@ -16,7 +16,7 @@ from modules.cloud.identities import model_service_account_name, service_account
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import annotate, k8s_object, non_root_container_security
-from modules.k8s.pulumi_resources import helm_release, object_group
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group
 from modules.k8s.security import COMPONENT_NAMESPACES, GATEWAY_ACCESS_LABEL
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
@@ -316,7 +316,7 @@ class KServe(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:KServe", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_of(self, opts)
         cert_manager = helm_release(
             f"{name}-cert-manager",
             "cert-manager",
@@ -331,10 +331,8 @@ class KServe(pulumi.ComponentResource):
             "kserve",
             NAMESPACE,
             kserve_values(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[cert_manager, crds, envoy]),
+            child_of(self, opts, cert_manager, crds, envoy),
         )
-        object_group(
-            f"{name}-runtimes", kserve_objects(args.spec), pulumi.ResourceOptions(parent=self, depends_on=[controller])
-        )
+        object_group(f"{name}-runtimes", kserve_objects(args.spec), child_of(self, opts, controller))
         self.gateway = f"{NAMESPACE}/{GATEWAY}"
         self.register_outputs({"gateway": self.gateway})

@@ -10,7 +10,7 @@ import yaml
 
 from modules.k8s.namespaces import COMPONENT_NAMESPACES
 from modules.k8s.objects import k8s_object
-from modules.k8s.pulumi_resources import helm_release, object_group
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import chart
@@ -162,17 +162,15 @@ class Kueue(pulumi.ComponentResource):
             "jobset",
             COMPONENT_NAMESPACES["jobset"][0],
             jobset_values(args.spec),
-            pulumi.ResourceOptions(parent=self),
+            child_of(self, opts),
         )
         release = helm_release(
             f"{name}-chart",
             "kueue",
             args.namespace,
             kueue_values(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[jobset]),
+            child_of(self, opts, jobset),
         )
-        objects = object_group(
-            f"{name}-queues", kueue_objects(args.spec), pulumi.ResourceOptions(parent=self, depends_on=[release])
-        )
+        objects = object_group(f"{name}-queues", kueue_objects(args.spec), child_of(self, opts, release))
         self.local_queues = {t.name: f"{t.namespace_name}/{t.name}" for t in args.spec.teams}
         self.register_outputs({"release": release.status, "objects": objects, "local_queues": self.local_queues})

@@ -11,7 +11,7 @@ from modules.cloud.identities import MILVUS_SERVICE_ACCOUNT, service_account_ann
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import VECTOR_BUCKET, VECTOR_DB_CREDENTIALS_SECRET, runs_in_cluster
 from modules.k8s.objects import RUN_AS, non_root_container_security
-from modules.k8s.pulumi_resources import helm_release
+from modules.k8s.pulumi_resources import child_of, helm_release
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 
@@ -119,6 +119,6 @@ class Milvus(pulumi.ComponentResource):
     def __init__(self, name: str, args: MilvusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:Milvus", name, None, opts)
         values = milvus_values(args.spec)
-        release = helm_release(f"{name}-chart", "milvus", NAMESPACE, values, pulumi.ResourceOptions(parent=self))
+        release = helm_release(f"{name}-chart", "milvus", NAMESPACE, values, child_of(self, opts))
         self.uri = f"http://milvus.{NAMESPACE}.svc:19530"
         self.register_outputs({"uri": self.uri, "release": release.status})

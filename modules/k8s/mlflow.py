@@ -15,7 +15,7 @@ from modules.k8s.mlflow_users import COLLECTOR_USER
 from modules.k8s.object_storage import NAMESPACE as STORAGE_NAMESPACE
 from modules.k8s.object_storage import S3Identity, aws_credentials_file, runs_in_cluster, s3_credentials_secret
 from modules.k8s.objects import annotate, hardened_container_security, hardened_pod_security, k8s_object
-from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 from modules.versions import image
@@ -235,7 +235,7 @@ class Mlflow(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MlflowArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:Mlflow", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_of(self, opts)
         operator = helm_release(f"{name}-cnpg", "cloudnative-pg", NAMESPACE, {}, child)
         ref = args.spec.components.mlflow.admin_password
         password = secret_value(ref, "components.mlflow.admin_password", f"{name}-admin-password", child) if ref else ""
@@ -258,7 +258,7 @@ class Mlflow(pulumi.ComponentResource):
         object_group(
             f"{name}-server",
             mlflow_server_objects(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[operator, credentials]),
+            child_of(self, opts, operator, credentials),
         )
         self.url = f"http://mlflow.{NAMESPACE}.svc:{PORT}"
         self.register_outputs({"url": self.url})

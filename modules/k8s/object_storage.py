@@ -12,7 +12,7 @@ import pulumi
 import pulumi_random as random
 
 from modules.k8s.objects import k8s_object, non_root_container_security
-from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 
@@ -175,7 +175,7 @@ class ObjectStorage(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ObjectStorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:ObjectStorage", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_of(self, opts)
         ref = args.spec.components.object_storage.credentials
         assert ref is not None, "spec checks require credentials for an in-cluster object store"
         path = "components.object_storage.credentials"
@@ -224,7 +224,7 @@ class ObjectStorage(pulumi.ComponentResource):
             "seaweedfs",
             NAMESPACE,
             seaweedfs_values(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[secrets]),
+            child_of(self, opts, secrets),
         )
         self.platform_identity = platform
         self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"

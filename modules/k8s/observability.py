@@ -14,7 +14,7 @@ import pulumi_random as random
 from modules.k8s.mlflow import collector_user
 from modules.k8s.mlflow_users import COLLECTOR_USER, TRACES_EXPERIMENT
 from modules.k8s.objects import k8s_object, metadata, non_root_container_security
-from modules.k8s.pulumi_resources import helm_release, object_group, secret_value
+from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
 from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
 
@@ -221,7 +221,7 @@ class Observability(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:Observability", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_of(self, opts)
         ref = args.spec.components.observability.grafana_admin_password
         password = (
             secret_value(ref, "components.observability.grafana_admin_password", f"{name}-grafana-password", child)
@@ -250,9 +250,9 @@ class Observability(pulumi.ComponentResource):
             "kube-prometheus-stack",
             NAMESPACE,
             kube_prometheus_values(args.spec),
-            pulumi.ResourceOptions(parent=self, depends_on=[admin]),
+            child_of(self, opts, admin),
         )
-        after_stack = pulumi.ResourceOptions(parent=self, depends_on=[stack])
+        after_stack = child_of(self, opts, stack)
         collector = helm_release(
             f"{name}-otel-collector",
             "opentelemetry-collector",

@@ -40,6 +40,17 @@ def helm_release(
     )
 
 
+def child_of(
+    component: pulumi.ComponentResource, opts: pulumi.ResourceOptions | None, *after: pulumi.Resource
+) -> pulumi.ResourceOptions:
+    """Options of a component's child: parented to it, waiting for what the component was told to wait
+    for, and for `after`. Pulumi passes a component's provider down to its children but not its
+    `depends_on`: without this a chart inside a component installs before the CRDs it needs."""
+    inherited = opts.depends_on if opts is not None and opts.depends_on is not None else []
+    waits = list(inherited) if isinstance(inherited, list | tuple) else [inherited]
+    return pulumi.ResourceOptions(parent=component, depends_on=[*waits, *after])
+
+
 def object_group(name: str, objects: list[dict[str, Any]], opts: pulumi.ResourceOptions) -> k8s.yaml.v2.ConfigGroup:
     """The Kubernetes objects a builder returned, applied as one group."""
     return k8s.yaml.v2.ConfigGroup(name, objs=objects, opts=opts)

@@ -18,7 +18,7 @@ import pulumi
 from modules.cloud.identities import workloads
 from modules.k8s.namespaces import COMPONENT_NAMESPACES, KUBE_SYSTEM, OBSERVABILITY_NAMESPACE, component_enabled
 from modules.k8s.objects import k8s_object, metadata
-from modules.k8s.pulumi_resources import object_group
+from modules.k8s.pulumi_resources import child_of, object_group
 from modules.spec import Spec, Team
 from modules.spec.models import GPU_RESOURCE
 
@@ -385,5 +385,5 @@ class SecurityBaseline(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SecurityBaselineArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("cnai:k8s:SecurityBaseline", name, None, opts)
-        self.objects = object_group(f"{name}-objects", security_objects(args.spec), pulumi.ResourceOptions(parent=self))
+        self.objects = object_group(f"{name}-objects", security_objects(args.spec), child_of(self, opts))
         self.register_outputs({"objects": self.objects})

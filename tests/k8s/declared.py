@@ -7,11 +7,14 @@ releases it installs, with their values exactly as the program computes them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime.mocks import MockMonitor
 
 from modules.spec import Spec
 
@@ -24,6 +27,8 @@ PASSWORD = "random:index/randomPassword:RandomPassword"
 class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[pulumi.runtime.MockResourceArgs] = []
+        self.urns: dict[str, str] = {}  # resource name -> URN
+        self.dependencies: dict[str, set[str]] = {}  # URN -> the URNs the engine makes it wait for
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         self.resources.append(args)
@@ -37,6 +42,37 @@ class Recorder(pulumi.runtime.Mocks):
 
     def of_type(self, typ: str) -> dict[str, pulumi.runtime.MockResourceArgs]:
         return {r.name: r for r in self.resources if r.typ == typ}
+
+    def waits_for(self, name: str) -> set[str]:
+        """Names of every resource the engine must finish before creating `name` (transitively)."""
+        names = {urn: n for n, urn in self.urns.items()}
+        seen: set[str] = set()
+        todo = list(self.dependencies.get(self.urns[name], ()))
+        while todo:
+            urn = todo.pop()
+            if urn not in seen:
+                seen.add(urn)
+                todo += self.dependencies.get(urn, ())
+        return {names[u] for u in seen if u in names}
+
+
+@contextmanager
+def recording_dependencies(recorder: Recorder) -> Iterator[None]:
+    """The mock monitor, also noting each registration's URN and dependencies (the engine orders by them;
+    the Mocks interface does not pass them on)."""
+    original = MockMonitor.RegisterResource
+
+    def register(monitor: MockMonitor, request: Any) -> Any:
+        response = original(monitor, request)
+        recorder.urns[request.name] = response.urn
+        recorder.dependencies[response.urn] = set(request.dependencies)
+        return response
+
+    MockMonitor.RegisterResource = register  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        MockMonitor.RegisterResource = original  # type: ignore[method-assign]
 
 
 def declare(spec: Spec) -> tuple[Recorder, dict]:
@@ -53,7 +89,8 @@ def declare(spec: Spec) -> tuple[Recorder, dict]:
 
         outputs.update(deploy_platform(spec, k8s.Provider("k8s", context="test")))
 
-    program()  # returns once every resource registration has reached the mocks
+    with recording_dependencies(recorder):
+        program()  # returns once every resource registration has reached the mocks
     return recorder, outputs
 
 

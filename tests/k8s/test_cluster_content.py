@@ -21,7 +21,7 @@ from modules.k8s.references import (
 )
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
-from tests.k8s.declared import Declared, built_helm, content, rendered_releases
+from tests.k8s.declared import GROUP, RELEASE, Declared, built_helm, content, declare, plain, rendered_releases
 
 CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 
@@ -99,3 +99,34 @@ def test_no_generated_secret_in_plain_text(env: str):
         if value in text
     }
     assert leaks == set()
+
+
+def _kind(doc: dict[str, Any]) -> str:
+    return f"{doc['apiVersion'].split('/')[0]}/{doc['kind']}"
+
+
+@pytest.mark.parametrize("env", CLUSTER_ENVS)
+def test_what_brings_a_crd_is_installed_before_what_uses_it(env: str):
+    """A Helm release or object group that creates a custom resource must wait for the release that
+    installs its CRD (the ServiceMonitors of SeaweedFS and Milvus for kube-prometheus-stack's, Kueue's
+    Certificates for cert-manager's): Pulumi orders by dependencies, and a component's `depends_on` does
+    not reach its children unless the component passes it on."""
+    recorder, _ = declare(load_spec(env))
+    helm = built_helm()
+    releases = {name: plain(r.inputs) for name, r in recorder.of_type(RELEASE).items()}
+    rendered = {name: rendered_releases(helm, [r])[r["name"]] for name, r in releases.items()}
+    provider = {
+        f"{d['spec']['group']}/{d['spec']['names']['kind']}": name
+        for name, docs in rendered.items()
+        for d in docs
+        if d["kind"] == "CustomResourceDefinition"
+    }
+    creates = {name: {_kind(d) for d in docs} for name, docs in rendered.items()}
+    creates |= {name: {_kind(o) for o in plain(g.inputs["objs"])} for name, g in recorder.of_type(GROUP).items()}
+    unordered = sorted(
+        f"{name} creates {kind} before {provider[kind]} installs its CRD"
+        for name, kinds in creates.items()
+        for kind in kinds
+        if kind in provider and provider[kind] != name and provider[kind] not in recorder.waits_for(name)
+    )
+    assert unordered == []
