@@ -36,6 +36,27 @@ def gemm_verdict(tflops: float, accelerator: Accelerator | None) -> Verdict:
     return Verdict("pass", ratio, expected, f"{ratio:.2f} of peak")
 
 
+def gemm_spread_verdict(tflops_by_device: list[float]) -> Verdict:
+    """The node's GPUs against each other: one slow GPU (thermal throttling, a degraded link, a bad
+    slot) drags every data-parallel step down to its pace while the node's best still looks healthy."""
+    if len(tflops_by_device) < 2:
+        return Verdict("pass", None, {}, "one device: no spread")
+    ordered = sorted(tflops_by_device)
+    median = (
+        ordered[len(ordered) // 2]
+        if len(ordered) % 2
+        else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    )
+    ratio = ordered[0] / median
+    expected = {"slowest_to_median": GEMM_SPREAD_RATIO}
+    if ratio < GEMM_SPREAD_RATIO:
+        slowest = tflops_by_device.index(ordered[0])
+        return Verdict(
+            "fail", ratio, expected, f"GPU {slowest} at {ratio:.2f} of the node median < {GEMM_SPREAD_RATIO}"
+        )
+    return Verdict("pass", ratio, expected, f"slowest GPU at {ratio:.2f} of the node median")
+
+
 def membw_verdict(gbs: float, accelerator: Accelerator | None) -> Verdict:
     if accelerator is None:
         return Verdict("pass", None, {}, "no datasheet bandwidth for this device: figure reported only")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -88,7 +87,3 @@ def run_job(name: str, body: Callable[[torch.device], JobResult]) -> int:
         result = JobResult(name, "fail", device_info(device), message=f"{type(exc).__name__}: {exc}")
     result.timings.setdefault("total_s", round(time.perf_counter() - began, 3))
     return emit(result)
-
-
-def env_int(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modules.spec.accelerators import ACCELERATORS, identify
-from smoke_tests.thresholds import allreduce_busbw, allreduce_verdict, gemm_verdict, membw_verdict
+from smoke_tests.thresholds import allreduce_busbw, allreduce_verdict, gemm_spread_verdict, gemm_verdict, membw_verdict
 
 H100, H200, A100 = (ACCELERATORS[k] for k in ("nvidia-h100-80gb", "nvidia-h200-141gb", "nvidia-a100-80gb"))
 
@@ -72,3 +72,13 @@ def test_device_names_map_to_the_registry(device_name, key):
 def test_a_variant_is_not_judged_against_another_parts_peak(device_name):
     """Its own datasheet differs (an H100 PCIe has 2.0 TB/s, not the SXM part's 3.35): no ratio."""
     assert identify(device_name) is None
+
+
+def test_one_slow_gpu_fails_the_node_even_when_the_best_is_fast():
+    """GEMM measures every GPU the job reserved: a data-parallel step runs at the slowest one's pace."""
+    healthy = [790.0, 801.0, 795.0, 788.0, 799.0, 792.0, 803.0, 797.0]
+    assert gemm_spread_verdict(healthy).status == "pass"
+    throttled = [*healthy[:5], 610.0, *healthy[6:]]
+    verdict = gemm_spread_verdict(throttled)
+    assert verdict.status == "fail" and verdict.reason.startswith("GPU 5 at 0.77")
+    assert gemm_spread_verdict([790.0]).ratio is None  # one device: nothing to compare
