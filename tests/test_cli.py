@@ -114,6 +114,7 @@ def test_render_writes_one_file_per_component(tmp_path):
     releases = yaml.safe_load((tmp_path / "helm-releases.yaml").read_text())
     assert {r["name"] for r in releases} == {
         "gpu-operator",
+        "jobset",
         "kueue",
         "kube-prometheus-stack",
         "opentelemetry-collector",

@@ -162,7 +162,7 @@ def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
         stages: list[tuple[str, list[str]]] = [("inventory", expected), ("correctness", [])]
         if pool.sharing.mode == "none":
             # Ratios to a whole GPU's peak mean nothing on a MIG slice or a time-share.
-            stages += [("gemm", []), ("membw", []), ("allreduce", [])]
+            stages += [("gemm", []), ("membw", []), ("allreduce", []), ("ddp", [])]
         for job, args in stages:
             manifest = smoke_job(spec, team, job, args, pool)
             manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"

@@ -30,7 +30,7 @@ def test_correctness(jobs: JobRunner):
     assert_passed(jobs.run("correctness", *QUICK, after=("inventory",)))
 
 
-@pytest.mark.parametrize("job", ["gemm", "membw", "allreduce"])
+@pytest.mark.parametrize("job", ["gemm", "membw", "allreduce", "ddp"])
 def test_performance(jobs: JobRunner, job: str):
     result = jobs.run(job, *QUICK, after=("inventory", "correctness"))
     if result.status == "skip":

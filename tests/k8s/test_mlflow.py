@@ -52,6 +52,7 @@ def test_disabled_mlflow_renders_nothing():
     document = env_document("kind")
     document["components"]["mlflow"] = {"enabled": False}
     document["components"]["kserve"] = {"enabled": False}
+    document["components"]["cert_manager"] = {"enabled": False}  # KServe installs it
     assert mlflow_server_objects(validate("kind", document)) == []
 
 
