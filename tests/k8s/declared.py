@@ -6,6 +6,7 @@ releases it installs, with their values exactly as the program computes them."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,19 +130,24 @@ REQUIRED_TO_RENDER: dict[str, dict[str, Any]] = {
 }
 
 
+_RENDERED: dict[str, list[dict[str, Any]]] = {}  # one `helm template` per chart and values, per session
+
+
 def rendered_releases(helm: str, releases: list[dict[str, Any]], defaults: bool = False) -> dict[str, list[dict]]:
     """Release name -> its chart's documents (release namespace set), rendered with the values the
-    program passes, or with the chart's defaults (to tell what cnai's values change)."""
+    program passes, or with the chart's defaults (to tell what cnai's values change). Read-only: the
+    documents are shared by every test that renders the same release with the same values."""
     from modules.k8s.references import placed
     from modules.sim.charts import render
 
-    def values(release: dict[str, Any]) -> dict[str, Any]:
-        return REQUIRED_TO_RENDER.get(release["name"], {}) if defaults else release["values"] or {}
-
-    return {
-        r["name"]: placed(render(helm, r["name"], r["name"], r["namespace"], values(r)), r["namespace"])
-        for r in releases
-    }
+    out = {}
+    for r in releases:
+        values = REQUIRED_TO_RENDER.get(r["name"], {}) if defaults else r["values"] or {}
+        key = json.dumps([r["name"], r["namespace"], values], sort_keys=True)
+        if key not in _RENDERED:
+            _RENDERED[key] = placed(render(helm, r["name"], r["name"], r["namespace"], values), r["namespace"])
+        out[r["name"]] = _RENDERED[key]
+    return out
 
 
 def built_helm() -> str:
