@@ -90,13 +90,13 @@ def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
             | {"machine_type": GKE_SYSTEM_MACHINE, "labels": {"cnai.io/pool": SYSTEM_POOL}},
         }
     ]
+    owners = gpu_function_owners(spec)
     for pool in spec.gpu_pools:
         accelerator: dict[str, Any] = {
             "type": pool.facts.gke_accelerator,
             "count": pool.gpus_per_node,
             "gpu_driver_installation_config": {"gpu_driver_version": gke_driver_version(spec)},
         }
-        owners = gpu_function_owners(spec)
         if pool.sharing.mode == "mig" and (owners is None or owners.mig_manager == GKE):
             accelerator["gpu_partition_size"] = pool.sharing.mig_profile  # else the operator's MIG manager
         pools.append(

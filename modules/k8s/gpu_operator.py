@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pulumi
@@ -11,12 +11,11 @@ import yaml
 from modules.k8s.objects import k8s_object
 from modules.k8s.pulumi_resources import child_of, helm_release, object_group
 from modules.spec import GpuPool, Spec
-from modules.spec.gpu_functions import GKE, GPU_OPERATOR, gpu_function_owners
+from modules.spec.gpu_functions import GKE, GPU_OPERATOR, GpuFunctionOwners, gpu_function_owners
 from modules.spec.models import GPU_RESOURCE, GPU_TAINT
 from modules.versions import binary
 
 GKE_DRIVER_DIR = "/home/kubernetes/bin/nvidia"
-GPU_FUNCTIONS = ("driver", "toolkit", "device_plugin", "mig_manager")
 NAMESPACE = "gpu-operator"
 TIME_SLICING_CONFIG = "cnai-time-slicing"
 
@@ -46,7 +45,7 @@ def gpu_operator_values(spec: Spec) -> dict[str, Any]:
     """Helm values: driver strategy explicit, sharing per pool, DCGM exporter scraped, GPU taint tolerated."""
     operator = spec.components.gpu_operator
     owners = gpu_function_owners(spec)
-    owns = {f: owners is not None and getattr(owners, f) == GPU_OPERATOR for f in GPU_FUNCTIONS}
+    owns = {f.name: owners is not None and getattr(owners, f.name) == GPU_OPERATOR for f in fields(GpuFunctionOwners)}
     toleration = {"key": GPU_TAINT["key"], "operator": "Exists", "effect": GPU_TAINT["effect"]}
     # Each function is the operator's only where modules/spec/gpu_functions.py gives it the operator.
     driver: dict[str, Any] = {"enabled": owns["driver"]}

@@ -11,6 +11,8 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
+from modules.k8s.mlflow import NAMESPACE as MLFLOW_NAMESPACE
+from modules.k8s.mlflow import PORT as MLFLOW_PORT
 from modules.k8s.mlflow import collector_user
 from modules.k8s.mlflow_users import COLLECTOR_USER, TRACES_EXPERIMENT
 from modules.k8s.objects import k8s_object, metadata, non_root_container_security
@@ -21,11 +23,21 @@ from modules.spec import Spec
 NAMESPACE = COMPONENT_NAMESPACES["observability"][0]
 DASHBOARDS_DIR = Path(__file__).parent / "dashboards"
 GRAFANA_SECRET = "cnai-grafana-admin"
-MLFLOW_TRACES_URL = f"http://mlflow.{COMPONENT_NAMESPACES['mlflow'][0]}.svc:5000"
-# The collector's MLflow password (its own MLflow user, modules/k8s/mlflow_users.py), as a file.
-TRACES_SECRET = "mlflow-traces"
+MLFLOW_TRACES_URL = f"http://mlflow.{MLFLOW_NAMESPACE}.svc:{MLFLOW_PORT}"
 TRACES_HEADER = "x-mlflow-experiment-id"
+# The collector's own MLflow user (modules/k8s/mlflow_users.py): its password, a file from a Secret, and
+# the extension that sends it.
+TRACES_SECRET = "mlflow-traces"
 TRACES_SECRET_DIR = "/etc/mlflow-traces"
+MLFLOW_PASSWORD_MOUNT = {
+    "extraVolumes": [{"name": "mlflow-traces", "secret": {"secretName": TRACES_SECRET}}],
+    "extraVolumeMounts": [{"name": "mlflow-traces", "mountPath": TRACES_SECRET_DIR, "readOnly": True}],
+}
+MLFLOW_AUTH_EXTENSION = {
+    "basicauth/mlflow": {
+        "client_auth": {"username": COLLECTOR_USER, "password": f"${{file:{TRACES_SECRET_DIR}/password}}"}
+    }
+}
 
 
 @cache
@@ -146,34 +158,20 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
             "exporters": ["otlphttp/prometheus"],
         }
     }
-    extensions = ["health_check"]  # the chart's probes need it
-    files: dict[str, Any] = {}
-    if spec.components.mlflow.enabled and spec.components.mlflow.otlp_traces:
+    tracing = spec.components.mlflow.enabled and spec.components.mlflow.otlp_traces
+    authenticated = tracing and collector_user(spec)  # MLflow's basic auth guards /v1/traces
+    if tracing:
         # MLflow files OTLP spans under the experiment this header names (it refuses them without it).
         exporter = {"traces_endpoint": f"{MLFLOW_TRACES_URL}/v1/traces", "headers": {TRACES_HEADER: TRACES_EXPERIMENT}}
-        if collector_user(spec):  # MLflow's basic auth guards /v1/traces: the collector's own user
+        if authenticated:
             exporter["auth"] = {"authenticator": "basicauth/mlflow"}
-            extensions.append("basicauth/mlflow")
-            files = {
-                "extensions": {
-                    "basicauth/mlflow": {
-                        "client_auth": {
-                            "username": COLLECTOR_USER,
-                            "password": f"${{file:{TRACES_SECRET_DIR}/password}}",
-                        }
-                    }
-                },
-                "extraVolumes": [{"name": "mlflow-traces", "secret": {"secretName": TRACES_SECRET}}],
-                "extraVolumeMounts": [{"name": "mlflow-traces", "mountPath": TRACES_SECRET_DIR, "readOnly": True}],
-            }
         exporters["otlphttp/mlflow"] = exporter
         pipelines["traces"] = {
             "receivers": ["otlp"],
             "processors": ["memory_limiter", "batch"],
             "exporters": ["otlphttp/mlflow"],
         }
-    config_extensions = files.pop("extensions", {})
-    return files | {
+    return (MLFLOW_PASSWORD_MOUNT if authenticated else {}) | {
         "mode": "deployment",
         "image": {"repository": "otel/opentelemetry-collector-contrib"},
         "serviceMonitor": {"enabled": True},
@@ -187,9 +185,13 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
                 "batch": {},
                 "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
             },
-            "extensions": config_extensions,
+            "extensions": MLFLOW_AUTH_EXTENSION if authenticated else {},
             "exporters": exporters,
-            "service": {"extensions": extensions, "pipelines": pipelines},
+            # health_check: the chart's probes need it.
+            "service": {
+                "extensions": ["health_check", *MLFLOW_AUTH_EXTENSION] if authenticated else ["health_check"],
+                "pipelines": pipelines,
+            },
         },
     }
 

@@ -113,6 +113,7 @@ class Declared:
     objects: list[dict[str, Any]] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)  # the Release resources' inputs
     generated: list[str] = field(default_factory=list)  # RandomPassword results
+    recorder: Recorder = field(default_factory=Recorder)  # every registration, with its dependencies
 
 
 def content(spec: Spec) -> Declared:
@@ -121,6 +122,7 @@ def content(spec: Spec) -> Declared:
         objects=[o for g in recorder.of_type(GROUP).values() for o in plain(g.inputs["objs"])],
         releases=[plain(r.inputs) for r in recorder.of_type(RELEASE).values()],
         generated=[f"{name}-value" for name in recorder.of_type(PASSWORD)],
+        recorder=recorder,
     )
 
 

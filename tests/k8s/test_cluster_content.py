@@ -21,7 +21,7 @@ from modules.k8s.references import (
 )
 from modules.spec import load_spec
 from modules.spec.loader import list_envs
-from tests.k8s.declared import GROUP, RELEASE, Declared, built_helm, content, declare, plain, rendered_releases
+from tests.k8s.declared import GROUP, RELEASE, Declared, built_helm, content, plain, rendered_releases
 
 CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 
@@ -111,10 +111,9 @@ def test_what_brings_a_crd_is_installed_before_what_uses_it(env: str):
     installs its CRD (the ServiceMonitors of SeaweedFS and Milvus for kube-prometheus-stack's, Kueue's
     Certificates for cert-manager's): Pulumi orders by dependencies, and a component's `depends_on` does
     not reach its children unless the component passes it on."""
-    recorder, _ = declare(load_spec(env))
-    helm = built_helm()
+    recorder = _declared(env).recorder
     releases = {name: plain(r.inputs) for name, r in recorder.of_type(RELEASE).items()}
-    rendered = {name: rendered_releases(helm, [r])[r["name"]] for name, r in releases.items()}
+    rendered = {name: rendered_releases(built_helm(), [r])[r["name"]] for name, r in releases.items()}
     provider = {
         f"{d['spec']['group']}/{d['spec']['names']['kind']}": name
         for name, docs in rendered.items()
