@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -13,6 +14,16 @@ from typing import Any
 from smoke_tests.report import build_report
 
 CHECKS_DIR = Path(__file__).parent / "checks"
+# A check that stalls fails alone, by name, instead of holding the report back: the slowest healthy check
+# (a GPU job on a large pool) ends in a few minutes.
+CHECK_DEADLINE_S = 900
+# MLflow's client retries a failing server 7 times with doubling waits (about 20 minutes per call): a
+# broken store must turn a check red in seconds, and say why.
+MLFLOW_CLIENT_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
 
 
 def run_smoke(
@@ -34,11 +45,14 @@ def run_smoke(
             f"--junitxml={out / 'junit.xml'}",
             "-p",
             "no:cacheprovider",
+            "-o",
+            f"timeout={CHECK_DEADLINE_S}",
             "-v",
             "--color=yes",
             *(extra_args or []),
         ],
         check=False,
+        env=os.environ | MLFLOW_CLIENT_ENV,
     ).returncode
     document = json.loads(endpoints.read_text()) if endpoints.is_file() else {}
     versions = versions_that_ran(document.get("target", "local"))

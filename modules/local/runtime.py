@@ -19,11 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 import psutil
-from botocore.exceptions import ClientError
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -40,7 +42,8 @@ from modules.spec import Spec
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
 ORPHANED = "ORPHANED"  # status of a server whose supervisord died
-MIN_FREE_MB = 100  # below this, SeaweedFS and SQLite start failing writes
+WRITE_PROBE_KEY = ".cnai-write-probe"
+MIN_FREE_MB = 100  # below this, SQLite (MLflow), Milvus and the logs start failing writes
 
 
 class LocalError(Exception):
@@ -122,11 +125,12 @@ def log_tail(log: Path, lines: int = 15) -> str:
     return f"--- {log} ---\n" + "\n".join(tail)
 
 
-def free_megabytes(path: Path) -> float:
-    """Free space of the disk holding `path` (its nearest existing folder)."""
+def disk_megabytes(path: Path) -> tuple[float, float]:
+    """Free and total space of the disk holding `path` (its nearest existing folder)."""
     while not path.exists():
         path = path.parent
-    return shutil.disk_usage(path).free / 1e6
+    usage = shutil.disk_usage(path)
+    return usage.free / 1e6, usage.total / 1e6
 
 
 def port_is_free(port: int) -> bool:
@@ -294,10 +298,24 @@ class LocalRuntime:
             aws_access_key_id=credentials.access_key,
             aws_secret_access_key=credentials.secret_key,
             region_name="us-east-1",
+            config=BotoConfig(connect_timeout=5, read_timeout=20, retries={"max_attempts": 2}),
         )
         for bucket in self.spec.components.object_storage.buckets:
             with contextlib.suppress(ClientError):  # already there from an earlier `up`
                 s3.create_bucket(Bucket=bucket)
+            self._probe_write(s3, bucket)
+
+    def _probe_write(self, s3: Any, bucket: str) -> None:
+        """A healthy gateway is not a store that takes writes (SeaweedFS answers its health check with no
+        volume to write to): one small object written and deleted per bucket proves it."""
+        try:
+            s3.put_object(Bucket=bucket, Key=WRITE_PROBE_KEY, Body=b"cnai")
+            s3.delete_object(Bucket=bucket, Key=WRITE_PROBE_KEY)
+        except (ClientError, BotoCoreError) as error:
+            raise LocalError(
+                f"object_storage: bucket {bucket} does not take writes ({error}); everything was stopped.\n"
+                + log_tail(self.paths.logs / "object_storage.log")
+            ) from error
 
     # --- status / down -------------------------------------------------------------------------
     def status(self) -> list[ServerStatus]:
@@ -340,12 +358,18 @@ class LocalRuntime:
 
     def disk_problem(self) -> str | None:
         """Why the state directory's disk cannot take writes now, or None."""
-        free = free_megabytes(self.paths.home)
-        if free >= MIN_FREE_MB:
+        free, total = disk_megabytes(self.paths.home)
+        needs = [(float(MIN_FREE_MB), "every server")] + [
+            (s.free_space.needed_mb(total), f"{s.name} ({s.free_space.why})")
+            for s in self._server_plan()
+            if s.free_space is not None
+        ]
+        needed, who = max(needs)
+        if free >= needed:
             return None
         return (
-            f"the disk holding {self.paths.home} has {free:.0f} MB free (servers need >= {MIN_FREE_MB} MB): "
-            "writes fail until space is freed; data already written is kept."
+            f"the disk holding {self.paths.home} has {free:.0f} MB free of {total:.0f} MB; {who} needs >= "
+            f"{needed:.0f} MB: writes fail until space is freed; data already written is kept."
         )
 
     def orphans(self) -> dict[str, list[psutil.Process]]:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 
 from modules.local.paths import LocalPaths
-from modules.local.server import LOOPBACK, ConfigFile, S3Credentials, Server, http
+from modules.local.server import LOOPBACK, ConfigFile, FreeSpace, S3Credentials, Server, http
 from modules.local.tls import TlsFiles
 from modules.spec import Spec
+
+# `weed mini` sizes volumes from the free disk (64 MB to 1 GB) when started; pinned, the space the store
+# needs is known before it starts.
+VOLUME_SIZE_MB = 64
+# SeaweedFS marks every volume read-only while less than this share of the disk is free.
+READ_ONLY_BELOW_PERCENT_FREE = 1
 
 # Every part of `weed mini` that serves or dials gRPC; the admin and worker talk to the master too.
 MTLS_PARTS = ("master", "volume", "filer", "s3", "admin", "worker", "client")
@@ -46,6 +52,19 @@ def _ports_with_grpc(http_ports: dict[str, int]) -> dict[str, int]:
     return http_ports | {f"{role}-grpc": port + 10000 for role, port in http_ports.items()}
 
 
+def free_space_needed(buckets: int) -> FreeSpace:
+    """The store takes writes only above its read-only threshold, with a volume free for each bucket
+    (SeaweedFS keeps every bucket in volumes of its own) and one spare for the first one that fills."""
+    return FreeSpace(
+        percent_of_disk=READ_ONLY_BELOW_PERCENT_FREE,
+        megabytes=(buckets + 1) * VOLUME_SIZE_MB,
+        why=(
+            f"SeaweedFS marks its volumes read-only below {READ_ONLY_BELOW_PERCENT_FREE}% of the disk free "
+            f"and gives each of the {buckets} buckets a {VOLUME_SIZE_MB} MB volume of its own"
+        ),
+    )
+
+
 def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) -> Server:
     ports = spec.local.ports
     s3_config = str(paths.config / "seaweedfs-s3.json")
@@ -64,6 +83,7 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
             f"-s3.config={s3_config}",
             f"-s3.port={ports.object_storage}",
             f"-master.port={ports.seaweedfs_master}",
+            f"-master.volumeSizeLimitMB={VOLUME_SIZE_MB}",
             f"-volume.port={ports.seaweedfs_volume}",
             f"-filer.port={ports.seaweedfs_filer}",
             f"-metricsPort={ports.seaweedfs_metrics}",
@@ -90,4 +110,5 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
             ConfigFile(str(config_dir / "security.toml"), security_toml(TlsFiles(paths.tls))),
         ],
         stop_wait_seconds=20,
+        free_space=free_space_needed(len(spec.components.object_storage.buckets)),
     )

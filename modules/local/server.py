@@ -28,11 +28,25 @@ class Server:
     directories: list[str] = field(default_factory=list)  # created before start
     metrics_url: str | None = None
     venv: str | None = None  # key of modules/versions.yaml local_servers
+    free_space: FreeSpace | None = None  # beyond the floor every server needs (runtime.MIN_FREE_MB)
     autostart: bool = True  # False: started later through supervisord's API (it waits on something)
     stop_signal: str = "TERM"
     stop_wait_seconds: int = 10
     # supervisord starts lower numbers first and stops higher numbers first (its default is 999).
     priority: int = 999
+
+
+@dataclass(frozen=True)
+class FreeSpace:
+    """Free space a server needs on the state directory's disk before it takes writes: a share of the
+    disk's size plus a fixed amount, and the server's own reason (said when the space is missing)."""
+
+    percent_of_disk: float
+    megabytes: float
+    why: str
+
+    def needed_mb(self, disk_mb: float) -> float:
+        return disk_mb * self.percent_of_disk / 100 + self.megabytes
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,13 @@ import hashlib
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from modules.local.runtime import free_megabytes
+from modules.local.paths import LocalPaths
+from modules.local.runtime import LocalError, LocalRuntime, disk_megabytes
 from modules.spec import validate
 from modules.spec.models import LocalPorts
 from tests.conftest import env_document
@@ -28,14 +31,21 @@ def ports_apart() -> dict[str, int]:
     return {k: v + PORT_SHIFT if v < 20000 else v + 13000 for k, v in LocalPorts().model_dump().items()}
 
 
-@pytest.fixture(scope="module")
-def small_disk(tmp_path_factory):
+@contextlib.contextmanager
+def tmpfs(mount: Path, size_mb: int) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path_factory.mktemp("small-disk")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m,mode=0700", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture(scope="module")
+def small_disk(tmp_path_factory):
+    with tmpfs(tmp_path_factory.mktemp("small-disk"), DISK_MB) as mount:
+        yield mount
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +72,7 @@ def test_full_disk_refuses_writes_loses_nothing_and_recovers(runtime):
     for key, body in before.items():
         s3.put_object(Bucket="datasets", Key=key, Body=body)
     filler = fill(runtime.paths.home.parent)
-    assert free_megabytes(runtime.paths.home) < 1
+    assert disk_megabytes(runtime.paths.home)[0] < 1
     with pytest.raises(Exception):  # noqa: B017 - the store reports it as it can (SeaweedFS: 500 or a reset)
         s3.put_object(Bucket="datasets", Key="while-full", Body=os.urandom(4 << 20))
     problem = runtime.disk_problem()
@@ -83,3 +93,52 @@ def test_full_disk_refuses_writes_loses_nothing_and_recovers(runtime):
         ), key
     assert all(s.healthy for s in runtime.status())
     assert runtime.disk_problem() is None
+
+
+# Below what the object store needs (1% of 200 MB + a 64 MB volume per bucket and a spare), above the
+# floor every server needs: only SeaweedFS's own rule can refuse it.
+TOO_SMALL_FOR_THE_STORE_MB = 200
+
+
+def store_only(ports_shift: int) -> LocalRuntime:
+    """The object store alone (the other servers are not what these tests are about)."""
+    document = env_document("local")
+    document["local"] = {
+        "ports": {
+            k: v + ports_shift if v < 20000 else v + ports_shift - 10000 for k, v in LocalPorts().model_dump().items()
+        }
+    }
+    for component in ("mlflow", "kserve", "vector_db", "observability"):
+        document["components"][component] = {"enabled": False}
+    return validate("local", document)
+
+
+def assert_nothing_running(runtime: LocalRuntime) -> None:
+    assert not runtime.supervisor.is_running()
+    assert runtime.orphans() == {}
+
+
+def test_up_refuses_a_disk_too_small_for_the_object_store_naming_why(tmp_path):
+    with tmpfs(tmp_path, TOO_SMALL_FOR_THE_STORE_MB) as mount:
+        runtime = LocalRuntime(
+            store_only(23500), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
+        )
+        with pytest.raises(LocalError) as refused:
+            runtime.up()
+        message = str(refused.value)
+        assert str(mount / "home") in message and "object_storage" in message and "read-only" in message
+        assert "Nothing was started" in message
+        assert_nothing_running(runtime)
+
+
+def test_a_store_that_cannot_write_fails_up_and_leaves_nothing_running(tmp_path, monkeypatch):
+    """Past the disk check (skipped here), SeaweedFS itself on that disk: healthy gateway, no volume to write
+    to. `up` must see it through its write probe instead of reporting a ready store."""
+    monkeypatch.setattr(LocalRuntime, "disk_problem", lambda self: None)
+    with tmpfs(tmp_path, TOO_SMALL_FOR_THE_STORE_MB) as mount:
+        runtime = LocalRuntime(
+            store_only(23500), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
+        )
+        with pytest.raises(LocalError, match=r"object_storage: bucket \S+ does not take writes"):
+            runtime.up()
+        assert_nothing_running(runtime)
