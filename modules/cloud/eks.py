@@ -1,4 +1,5 @@
-"""EKS: VPC, cluster, system + GPU node groups, private S3 buckets and Pod Identity roles scoped to them.
+"""EKS: VPC, cluster, the system node group, Karpenter's AWS half for the GPU pools, private S3 buckets
+and Pod Identity roles scoped to them.
 
 Builders (module functions) compute everything from the spec; `EksStack` only declares the resources.
 """
@@ -15,6 +16,7 @@ from cdktn_provider_aws import (
     cloudwatch_log_group,
     data_aws_caller_identity,
     default_security_group,
+    ec2_tag,
     eip,
     eks_addon,
     eks_cluster,
@@ -42,16 +44,23 @@ from cdktn_provider_aws import (
 from cdktn_provider_aws.provider import AwsProvider
 from constructs import Construct
 
+from modules.cloud.aws_policies import (
+    AWS_MANAGED,
+    NODE_POLICIES,
+    assume_role_policy,
+    pod_identity_role,
+    policy_document,
+)
 from modules.cloud.identities import IAM_ROLE_MAX, Workload, cloud_name, workloads
+from modules.cloud.karpenter import KarpenterAws
 from modules.cloud.node_pools import eks_node_groups
-from modules.cloud.stack import cluster_name, configure_backend, declare, export_outputs, noncurrent_version_days
+from modules.cloud.stack import configure_backend, declare, export_outputs, noncurrent_version_days
 from modules.spec import Spec
+from modules.spec.karpenter import DISCOVERY_TAG, uses_karpenter
 from modules.versions import binary
 
 VPC_CIDR = "10.0.0.0/16"
-AWS_MANAGED = "arn:aws:iam::aws:policy"
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
-NODE_POLICIES = ("AmazonEKSWorkerNodePolicy", "AmazonEC2ContainerRegistryReadOnly", "AmazonEKS_CNI_Policy")
 # Managed add-ons whose versions EKS matches to the control plane's (pinned through binaries/kubernetes).
 ADDONS = ("vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent")
 # The VPC CNI enforces NetworkPolicies only when asked (its network-policy agent); without this every
@@ -75,12 +84,6 @@ def nat_zones(spec: Spec) -> list[str]:
     return list(spec.cluster.zones) if spec.cluster.protect else list(spec.cluster.zones[:1])
 
 
-def assume_role_policy(service: str, *, tag_session: bool = False) -> str:
-    actions = ["sts:AssumeRole", "sts:TagSession"] if tag_session else ["sts:AssumeRole"]
-    statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": actions}
-    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-
-
 def bucket_access_policy(bucket_arns: list[str], key_arn: str, writes: bool) -> str:
     """Exactly the workload's buckets, objects within them, and the key that encrypts them."""
     object_actions = ["s3:GetObject", "s3:GetObjectVersion"]
@@ -92,7 +95,7 @@ def bucket_access_policy(bucket_arns: list[str], key_arn: str, writes: bool) -> 
         {"Effect": "Allow", "Action": object_actions, "Resource": [f"{arn}/*" for arn in bucket_arns]},
         {"Effect": "Allow", "Action": key_actions, "Resource": [key_arn]},
     ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+    return policy_document(statements)
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> str:
@@ -104,7 +107,7 @@ def tls_only_bucket_policy(bucket_arn: str) -> str:
         "Resource": [bucket_arn, f"{bucket_arn}/*"],
         "Condition": {"Bool": {"aws:SecureTransport": "false"}},
     }
-    return json.dumps({"Version": "2012-10-17", "Statement": [deny]})
+    return policy_document([deny])
 
 
 def key_policy(account_id: str, region: str) -> str:
@@ -125,7 +128,7 @@ def key_policy(account_id: str, region: str) -> str:
             "Resource": "*",
         },
     ]
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+    return policy_document(statements)
 
 
 def bucket_lifecycle(bucket: str) -> dict[str, Any]:
@@ -153,6 +156,7 @@ class EksStack(TerraformStack):
         configure_backend(self, spec, outdir, local_state_dir)
         declare(AwsProvider, self, "aws", region=region, default_tags=[{"tags": {"cnai:environment": spec.name}}])
         account = declare(data_aws_caller_identity.DataAwsCallerIdentity, self, "account")
+        self.account_id = account.account_id
         self.key = declare(
             kms_key.KmsKey,
             self,
@@ -184,7 +188,7 @@ class EksStack(TerraformStack):
             cidr_block=VPC_CIDR,
             enable_dns_hostnames=True,
             enable_dns_support=True,
-            tags={"Name": cluster_name(spec)},
+            tags={"Name": spec.cluster_name},
         )
         # No rules: nothing may use the default security group.
         declare(default_security_group.DefaultSecurityGroup, self, "vpc-default-sg", vpc_id=network.id)
@@ -197,7 +201,9 @@ class EksStack(TerraformStack):
             vpc_id=network.id,
             route=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}],
         )
-        tag = f"kubernetes.io/cluster/{cluster_name(spec)}"
+        tag = f"kubernetes.io/cluster/{spec.cluster_name}"
+        # Karpenter launches GPU nodes into the subnets carrying its discovery tag.
+        discovery = {DISCOVERY_TAG: spec.cluster_name} if uses_karpenter(spec) else {}
         private, nats = [], {}
         for layout in subnet_layout(list(spec.cluster.zones)):
             zone = layout["zone"]
@@ -230,7 +236,7 @@ class EksStack(TerraformStack):
                     vpc_id=network.id,
                     cidr_block=layout["private"],
                     availability_zone=zone,
-                    tags={tag: "shared", "kubernetes.io/role/internal-elb": "1"},
+                    tags={tag: "shared", "kubernetes.io/role/internal-elb": "1"} | discovery,
                 )
             )
         for zone, private_subnet in zip(spec.cluster.zones, private, strict=True):
@@ -268,7 +274,7 @@ class EksStack(TerraformStack):
             self,
             "flow-logs-policy",
             role=role.id,
-            policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}),
+            policy=policy_document([statement]),
         )
         declare(
             flow_log.FlowLog,
@@ -285,7 +291,7 @@ class EksStack(TerraformStack):
             iam_role.IamRole,
             self,
             f"{name}-role",
-            name=f"{cluster_name(self.spec)}-{name}",
+            name=f"{self.spec.cluster_name}-{name}",
             assume_role_policy=assume_role_policy(service),
         )
         for policy in managed:
@@ -305,7 +311,7 @@ class EksStack(TerraformStack):
             eks_cluster.EksCluster,
             self,
             "cluster",
-            name=cluster_name(spec),
+            name=spec.cluster_name,
             version=binary("kubernetes"),
             role_arn=self._service_role("cluster", "eks.amazonaws.com", CLUSTER_POLICIES).arn,
             vpc_config={
@@ -334,16 +340,21 @@ class EksStack(TerraformStack):
             settings = {"configuration_values": json.dumps(c)} if (c := ADDON_CONFIGURATION.get(addon)) else {}
             declare(eks_addon.EksAddon, self, f"addon-{addon}", cluster_name=cluster.name, addon_name=addon, **settings)
         self._ebs_csi(cluster)
+        if uses_karpenter(spec):
+            # The nodes Karpenter launches join through the cluster security group, found by this tag.
+            declare(
+                ec2_tag.Ec2Tag,
+                self,
+                "cluster-sg-discovery",
+                resource_id=cluster.vpc_config.cluster_security_group_id,
+                key=DISCOVERY_TAG,
+                value=spec.cluster_name,
+            )
+            KarpenterAws(self, spec, cluster=cluster, region=spec.cluster.region or "", account=self.account_id)
         return cluster
 
     def _ebs_csi(self, cluster: eks_cluster.EksCluster) -> None:
-        role = declare(
-            iam_role.IamRole,
-            self,
-            "ebs-csi-role",
-            name=f"{cluster_name(self.spec)}-ebs-csi",
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-        )
+        role = pod_identity_role(self, "ebs-csi-role", f"{self.spec.cluster_name}-ebs-csi")
         declare(
             iam_role_policy_attachment.IamRolePolicyAttachment,
             self,
@@ -422,13 +433,7 @@ class EksStack(TerraformStack):
     def _workload_role(
         self, workload: Workload, cluster: eks_cluster.EksCluster, buckets: dict[str, s3_bucket.S3Bucket]
     ) -> iam_role.IamRole:
-        role = declare(
-            iam_role.IamRole,
-            self,
-            f"identity-{workload.name}",
-            name=cloud_name(self.spec, workload, IAM_ROLE_MAX),
-            assume_role_policy=assume_role_policy("pods.eks.amazonaws.com", tag_session=True),
-        )
+        role = pod_identity_role(self, f"identity-{workload.name}", cloud_name(self.spec, workload, IAM_ROLE_MAX))
         policy = bucket_access_policy([buckets[b].arn for b in workload.buckets], self.key.arn, workload.writes)
         declare(iam_role_policy.IamRolePolicy, self, f"identity-{workload.name}-buckets", role=role.id, policy=policy)
         declare(

@@ -34,7 +34,7 @@ from constructs import Construct
 
 from modules.cloud.identities import GSA_MAX, Workload, cloud_name, workloads
 from modules.cloud.node_pools import GKE_NODE_BASE, gke_node_pools
-from modules.cloud.stack import cluster_name, configure_backend, declare, export_outputs, noncurrent_version_days
+from modules.cloud.stack import configure_backend, declare, export_outputs, noncurrent_version_days
 from modules.spec import Spec
 from modules.versions import binary
 
@@ -52,7 +52,7 @@ ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
 def subnetwork(spec: Spec) -> dict[str, Any]:
     return {
-        "name": f"{cluster_name(spec)}-nodes",
+        "name": f"{spec.cluster_name}-nodes",
         "region": spec.cluster.region,
         "ip_cidr_range": NODES_CIDR,
         "private_ip_google_access": True,
@@ -73,7 +73,7 @@ def cluster_settings(spec: Spec) -> dict[str, Any]:
     NetworkPolicies; the default pool is replaced by the spec's pools."""
     cidrs = list(spec.cluster.api_access_cidrs)
     return {
-        "name": cluster_name(spec),
+        "name": spec.cluster_name,
         "location": spec.cluster.region,
         "node_locations": list(spec.cluster.zones),
         "min_master_version": binary("kubernetes"),
@@ -161,7 +161,7 @@ class GkeStack(TerraformStack):
     def _key(self) -> kms_crypto_key.KmsCryptoKey:
         """One key for Kubernetes secrets and the buckets; GKE's and Cloud Storage's agents may use it."""
         ring = declare(
-            kms_key_ring.KmsKeyRing, self, "keyring", name=cluster_name(self.spec), location=self.spec.cluster.region
+            kms_key_ring.KmsKeyRing, self, "keyring", name=self.spec.cluster_name, location=self.spec.cluster.region
         )
         key = declare(
             kms_crypto_key.KmsCryptoKey,
@@ -193,7 +193,7 @@ class GkeStack(TerraformStack):
             compute_network.ComputeNetwork,
             self,
             "network",
-            name=cluster_name(spec),
+            name=spec.cluster_name,
             auto_create_subnetworks=False,
             routing_mode="REGIONAL",
         )
@@ -202,7 +202,7 @@ class GkeStack(TerraformStack):
             compute_firewall.ComputeFirewall,
             self,
             "deny-ingress",
-            name=f"{cluster_name(spec)}-deny-ingress",
+            name=f"{spec.cluster_name}-deny-ingress",
             network=network.id,
             direction="INGRESS",
             priority=65534,
@@ -216,7 +216,7 @@ class GkeStack(TerraformStack):
             compute_router.ComputeRouter,
             self,
             "router",
-            name=cluster_name(spec),
+            name=spec.cluster_name,
             network=network.id,
             region=spec.cluster.region,
         )
@@ -224,7 +224,7 @@ class GkeStack(TerraformStack):
             compute_router_nat.ComputeRouterNat,
             self,
             "nat",
-            name=cluster_name(spec),
+            name=spec.cluster_name,
             router=router.name,
             region=spec.cluster.region,
             nat_ip_allocate_option="AUTO_ONLY",
@@ -244,7 +244,7 @@ class GkeStack(TerraformStack):
             service_account.ServiceAccount,
             self,
             "nodes",
-            account_id=f"{cluster_name(spec)}-nodes"[:GSA_MAX],
+            account_id=f"{spec.cluster_name}-nodes"[:GSA_MAX],
             display_name=f"cnai {spec.name} GKE nodes",
         )
         for role in NODE_ROLES:

@@ -1,9 +1,10 @@
-"""GPU node pools for the cloud clusters, derived from the spec's pools (pure builders).
+"""Node pools for the cloud clusters, derived from the spec's pools (pure builders).
 
 They return the attributes of the Terraform resources (`aws_eks_node_group`,
 `google_container_node_pool`) the cdktn stacks declare; cluster and subnet references are added there.
-The driver choice is consistent with the GPU Operator's: a node image with the driver when the
-operator does not install one, a plain image when it does.
+On GKE every GPU pool is a node pool that autoscales from `min_nodes`; on EKS GPU pools are Karpenter
+NodePools (modules/k8s/karpenter.py) and only the system group is a managed node group. The driver
+choice follows modules/spec/gpu_functions.py.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from modules.spec import GpuPool, Spec
-from modules.spec.gpu_functions import GKE, GKE_DEVICE_PLUGIN_OFF, GPU_OPERATOR, NODE_IMAGE, gpu_function_owners
+from modules.spec.gpu_functions import GKE, GKE_DEVICE_PLUGIN_OFF, GPU_OPERATOR, gpu_function_owners
 from modules.versions import binary
 
 SYSTEM_POOL = "system"
@@ -24,15 +25,10 @@ def _taints(pool: GpuPool) -> list[dict[str, str]]:
     return [{"key": t["key"], "value": t["value"], "effect": TAINT_EFFECT[t["effect"]]} for t in pool.taints]
 
 
-def eks_ami_type(spec: Spec) -> str:
-    """AL2023 NVIDIA images carry the driver and the toolkit; where the operator installs them, the
-    standard image (modules/spec/gpu_functions.py decides)."""
-    owners = gpu_function_owners(spec)
-    return "AL2023_x86_64_NVIDIA" if owners is None or owners.driver == NODE_IMAGE else "AL2023_x86_64_STANDARD"
-
-
 def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
-    groups = [
+    """The system group only: GPU pools are Karpenter NodePools (modules/k8s/karpenter.py), since a
+    managed node group stays at its desired size without an autoscaler and no GPU node would appear."""
+    return [
         {
             "node_group_name": SYSTEM_POOL,
             "instance_types": [EKS_SYSTEM_INSTANCE],
@@ -42,23 +38,6 @@ def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
             "labels": {"cnai.io/pool": SYSTEM_POOL},
         }
     ]
-    for pool in spec.gpu_pools:
-        groups.append(
-            {
-                "node_group_name": pool.name,
-                "instance_types": [pool.facts.eks_instance_types[pool.gpus_per_node]],
-                "ami_type": eks_ami_type(spec),
-                "capacity_type": "SPOT" if pool.spot else "ON_DEMAND",
-                "scaling_config": {
-                    "min_size": pool.min_nodes,
-                    "max_size": pool.max_nodes,
-                    "desired_size": pool.min_nodes,
-                },
-                "labels": pool.node_labels,
-                "taint": _taints(pool),
-            }
-        )
-    return groups
 
 
 def gke_driver_version(spec: Spec) -> str:

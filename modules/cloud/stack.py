@@ -19,10 +19,6 @@ OUTPUTS = ("cluster_name", "cluster_endpoint", "cluster_ca", "buckets", "workloa
 SENSITIVE_OUTPUTS = ("cluster_ca",)
 
 
-def cluster_name(spec: Spec) -> str:
-    return f"cnai-{spec.name}"
-
-
 def noncurrent_version_days() -> int:
     """How long an overwritten or deleted object stays recoverable (versioned buckets)."""
     return 30

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from modules.cloud.node_pools import eks_ami_type, eks_node_groups, gke_driver_version
+from modules.cloud.node_pools import gke_driver_version
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import TOOLS, Shell, at_least, required_tools
 from modules.spec import GpuPool, Spec, SpecInvalid, load_spec
@@ -231,20 +231,16 @@ def _driver_strategy(spec: Spec, shell: Shell, paths: ClusterPaths, present: set
             "driver strategy", "ok", f"gpu_operator.driver={driver}; cnai synth derives the node image from it"
         )
         return
-    stack = json.loads(stack_file.read_text())["resource"]
     if spec.cluster.target == "eks":
-        gpu_groups = {g["node_group_name"] for g in eks_node_groups(spec)[1:]}
-        synthesized = {
-            g.get("ami_type")
-            for g in stack.get("aws_eks_node_group", {}).values()
-            if g.get("node_group_name") in gpu_groups
-        }
-        expected = eks_ami_type(spec)
-    else:
-        pools = stack.get("google_container_node_pool", {}).values()
-        accelerators = [a for p in pools for a in p["node_config"].get("guest_accelerator", [])]
-        synthesized = {a["gpu_driver_installation_config"]["gpu_driver_version"] for a in accelerators}
-        expected = gke_driver_version(spec)
+        yield Finding(
+            "driver strategy", "ok", f"gpu_operator.driver={driver}; Karpenter's EC2NodeClasses pick the AMI from it"
+        )
+        return
+    stack = json.loads(stack_file.read_text())["resource"]
+    pools = stack.get("google_container_node_pool", {}).values()
+    accelerators = [a for p in pools for a in p["node_config"].get("guest_accelerator", [])]
+    synthesized = {a["gpu_driver_installation_config"]["gpu_driver_version"] for a in accelerators}
+    expected = gke_driver_version(spec)
     if synthesized <= {expected}:
         yield Finding("driver strategy", "ok", f"node image ({expected}) and gpu_operator.driver={driver} agree")
     else:

@@ -6,6 +6,10 @@ team namespace that would collide with any of them.
 
 from __future__ import annotations
 
+from modules.spec.karpenter import NAMESPACE as KARPENTER_NAMESPACE
+from modules.spec.karpenter import uses_karpenter
+from modules.spec.models import Spec
+
 OBSERVABILITY_NAMESPACE = "cnai-observability"
 
 # Component -> (namespace, Pod Security level). Privileged only where the workload needs the host:
@@ -20,15 +24,18 @@ COMPONENT_NAMESPACES: dict[str, tuple[str, str]] = {
     "observability": (OBSERVABILITY_NAMESPACE, "privileged"),
     "vector_db": ("cnai-milvus", "restricted"),
     "object_storage": ("cnai-storage", "restricted"),
+    "karpenter": (KARPENTER_NAMESPACE, "restricted"),  # EKS GPU pools' autoscaler
 }
 
 # Namespaces of what a component installs beside itself (no spec component of their own).
 INSTALLED_WITH = {"jobset": "kueue"}
 
 
-def component_enabled(components: object, component: str) -> bool:
-    """Whether the spec's components (Spec.components) turn this namespace's component on."""
-    return bool(getattr(components, INSTALLED_WITH.get(component, component)).enabled)
+def component_enabled(spec: Spec, component: str) -> bool:
+    """Whether the spec turns this namespace's component on (Karpenter: the target and its GPU pools)."""
+    if component == "karpenter":
+        return uses_karpenter(spec)
+    return bool(getattr(spec.components, INSTALLED_WITH.get(component, component)).enabled)
 
 
 # Namespaces every Kubernetes cluster has; `kube-` is reserved for the system as a whole.

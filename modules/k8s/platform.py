@@ -13,6 +13,7 @@ from modules.cloud.outputs import OUTPUTS_DIR, kubeconfig, load_outputs
 from modules.k8s.endpoints import cluster_endpoints
 from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
+from modules.k8s.karpenter import Karpenter, KarpenterArgs
 from modules.k8s.kserve import KServe, KServeArgs
 from modules.k8s.kueue import Kueue, KueueArgs
 from modules.k8s.milvus import Milvus, MilvusArgs
@@ -21,6 +22,7 @@ from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, S3Ident
 from modules.k8s.observability import Observability, ObservabilityArgs
 from modules.k8s.security import COMPONENT_NAMESPACES, SecurityBaseline, SecurityBaselineArgs
 from modules.spec import Spec
+from modules.spec.karpenter import uses_karpenter
 from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
 
@@ -58,6 +60,8 @@ def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
         storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
         outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
         identity, store = storage.platform_identity, [storage]
+    if uses_karpenter(spec):  # GPU nodes appear only through it on EKS
+        Karpenter("karpenter", KarpenterArgs(spec), _after(provider, ready))
     if gpu_operator_deployed(spec):
         GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
     cert_manager: list[pulumi.Resource] = []  # KServe's component installs cert-manager

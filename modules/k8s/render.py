@@ -9,6 +9,7 @@ import yaml
 
 from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
 from modules.k8s.gpu_operator import gpu_operator_objects, gpu_operator_values
+from modules.k8s.karpenter import karpenter_objects, karpenter_values
 from modules.k8s.kserve import CERT_MANAGER_VALUES, kserve_objects, kserve_values
 from modules.k8s.kueue import jobset_values, kueue_objects, kueue_values
 from modules.k8s.milvus import milvus_values
@@ -18,6 +19,7 @@ from modules.k8s.observability import kube_prometheus_values, observability_obje
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
 from modules.k8s.smoke_jobs import smoke_jobs
 from modules.spec import Spec
+from modules.spec.karpenter import uses_karpenter
 from modules.versions import chart
 
 ObjectBuilder = Callable[[Spec], list[dict[str, Any]]]
@@ -26,6 +28,7 @@ OBJECT_BUILDERS: dict[str, ObjectBuilder] = {
     "security": security_objects,
     "gpu-operator": gpu_operator_objects,
     "kueue": kueue_objects,
+    "karpenter": karpenter_objects,
     "observability": observability_objects,
     "kserve": kserve_objects,
     "mlflow": mlflow_server_objects,
@@ -48,6 +51,8 @@ RELEASES: dict[str, tuple[str, Callable[[Spec], dict[str, Any]]]] = {
     # Rendered without the in-cluster store's keys: they exist only as secrets at deploy time.
     "milvus": ("vector_db", milvus_values),
     "cloudnative-pg": ("mlflow", lambda spec: {}),
+    "karpenter-crd": ("karpenter", lambda spec: {}),
+    "karpenter": ("karpenter", karpenter_values),
 }
 # KServe's component installs cert-manager in its own namespace, Kueue's JobSet in its own.
 RELEASE_NAMESPACES = {"cert-manager": "cert_manager", "jobset": "jobset"}
@@ -58,6 +63,8 @@ def _release_enabled(spec: Spec, name: str, component: str) -> bool:
         return runs_in_cluster(spec)
     if name == "gpu-operator":
         return gpu_operator_deployed(spec)
+    if component == "karpenter":
+        return uses_karpenter(spec)
     return getattr(spec.components, component).enabled
 
 

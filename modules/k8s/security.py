@@ -48,6 +48,7 @@ API_CLIENTS = {
     "kserve": "KServe's controller and Envoy Gateway's",
     "mlflow": "CloudNativePG's operator and instance managers",
     "observability": "the Prometheus operator, kube-state-metrics, Prometheus's discovery, Grafana's sidecar",
+    "karpenter": "Karpenter's controller (pods, nodes, NodeClaims)",
 }
 # Ports the API server calls back on (admission webhooks, aggregated APIs), as the pinned charts set
 # them (tests/k8s/test_security.py reads the charts to check).
@@ -261,12 +262,27 @@ def component_policies(spec: Spec, component: str, services: dict[str, PlatformS
         policies.append(network_policy("allow-prometheus-to-targets", ns, matching(PROMETHEUS_PODS), egress=scrape))
     if component == "kserve":
         policies += gateway_to_predictors(spec)
+    if component == "karpenter":
+        policies += karpenter_to_aws(spec)
     if component == "gpu_operator" and spec.components.gpu_operator.driver == "operator":
         # The driver container installs kernel headers from the distribution's package mirrors.
         rule = {"to": [{"ipBlock": PUBLIC}], "ports": tcp(HTTP_PORT, HTTPS_PORT)}
         policies.append(network_policy("allow-to-package-mirrors", ns, egress=[rule]))
     policies += [served(s) for s in services.values() if s.component == component]
     return policies
+
+
+def karpenter_to_aws(spec: Spec) -> list[dict[str, Any]]:
+    """Karpenter launches and ends instances through AWS's public APIs (EC2, SQS, SSM, pricing, EKS),
+    signed with the credentials the Pod Identity agent hands its service account."""
+    ns = COMPONENT_NAMESPACES["karpenter"][0]
+    cidr, port = IDENTITY_ENDPOINTS["eks"]
+    return [
+        network_policy("allow-to-aws-apis", ns, egress=[{"to": [{"ipBlock": PUBLIC}], "ports": tcp(HTTPS_PORT)}]),
+        network_policy(
+            "allow-to-workload-identity", ns, egress=[{"to": [{"ipBlock": {"cidr": cidr}}], "ports": tcp(port)}]
+        ),
+    ]
 
 
 def predictors() -> dict[str, Any]:
@@ -367,7 +383,7 @@ def security_objects(spec: Spec) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = []
     services = platform_services(spec)
     for component, (ns, level) in COMPONENT_NAMESPACES.items():
-        if component_enabled(spec.components, component):
+        if component_enabled(spec, component):
             objects += [namespace(ns, level, client=component in CLIENT_COMPONENTS), *network_policies(ns)]
             objects += component_policies(spec, component, services)
     for team in spec.teams:

@@ -55,6 +55,7 @@ CRD_CHARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cloudnative-pg": ("", {}),
     "cert-manager": ("", CERT_MANAGER_VALUES),
     "gpu-operator": ("", {}),  # ClusterPolicy, NVIDIADriver, NodeFeatureDiscovery's
+    "karpenter-crd": ("", {}),  # NodePool, EC2NodeClass (EKS GPU pools)
 }
 
 

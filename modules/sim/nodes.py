@@ -1,8 +1,9 @@
 """Fake nodes shaped exactly like an environment's node groups (pure builders).
 
-The groups come from the same builders the cloud stacks use (modules/cloud/node_pools.py): name,
-instance type, labels and taints, the system group included. Each group is emulated at its autoscaling
-maximum (the sim has no autoscaler). A node's allocatable is its instance's vCPUs and memory minus the
+The groups come from the same builders the real clusters get: the cloud stacks' node pools
+(modules/cloud/node_pools.py: GKE's pools, EKS's system group) and, for EKS GPU pools, the Karpenter
+NodePools (modules/k8s/karpenter.py): name, instance type, labels and taints. Each group is emulated at
+its autoscaling maximum (the sim has no autoscaler). A node's allocatable is its instance's vCPUs and memory minus the
 kubelet reservation below; its GPU resource is what the GPU Operator's device plugin would advertise
 for the pool's sharing (whole GPUs, time-slicing replicas, or MIG slices).
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
+from modules.k8s.karpenter import karpenter_objects
 from modules.sim.servers import KWOK_NODE_ANNOTATION
 from modules.spec import Spec
 from modules.spec.instances import INSTANCE_SHAPES, Shape, allocatable, max_pods
@@ -74,28 +76,41 @@ def gpu_resource(spec: Spec, pool_name: str) -> tuple[str, int]:
     return GPU_RESOURCE, units
 
 
+def karpenter_group(spec: Spec, node_pool: dict[str, Any]) -> NodeGroup:
+    """A GPU pool as its NodePool declares it: instance type, labels, taints, and its GPU limit in nodes."""
+    name, template = node_pool["metadata"]["name"], node_pool["spec"]["template"]
+    [instance_type] = next(
+        r["values"] for r in template["spec"]["requirements"] if r["key"] == "node.kubernetes.io/instance-type"
+    )
+    resource, count = gpu_resource(spec, name)
+    max_nodes = int(node_pool["spec"]["limits"][GPU_RESOURCE]) // spec.pool(name).gpus_per_node
+    taints = [dict(t) for t in template["spec"]["taints"]]
+    return NodeGroup(
+        spec.name, "eks", name, instance_type, max_nodes, dict(template["metadata"]["labels"]), taints, resource, count
+    )
+
+
 def node_groups(spec: Spec) -> list[NodeGroup]:
     """Every node group of an eks or gke environment, from the cloud stack's own builders."""
     target = spec.cluster.target
     gpu_pools = {p.name for p in spec.gpu_pools}
     groups = []
     if target == "eks":
-        for g in eks_node_groups(spec):
-            name = g["node_group_name"]
-            resource, count = gpu_resource(spec, name) if name in gpu_pools else (None, 0)
+        for g in eks_node_groups(spec):  # the system group; GPU pools are Karpenter NodePools
             groups.append(
                 NodeGroup(
                     spec.name,
                     "eks",
-                    name,
+                    g["node_group_name"],
                     g["instance_types"][0],
                     g["scaling_config"]["max_size"],
                     dict(g["labels"]),
-                    [{**t, "effect": TAINT_EFFECT[t["effect"]]} for t in g.get("taint", [])],
-                    resource,
-                    count,
+                    [],
+                    None,
+                    0,
                 )
             )
+        groups += [karpenter_group(spec, pool) for pool in karpenter_objects(spec) if pool["kind"] == "NodePool"]
     elif target == "gke":
         for p in gke_node_pools(spec):
             name, config = p["name"], p["node_config"]

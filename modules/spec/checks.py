@@ -143,6 +143,12 @@ def check_pools(spec: Spec) -> Iterator[SpecError]:
             yield from _check_cloud_shape(i, pool, spec.cluster.target, spec.cluster.region)
         if pool.min_nodes > pool.max_nodes:
             yield SpecError(f"gpu_pools[{i}].min_nodes", pool.min_nodes, f"must be <= max_nodes ({pool.max_nodes})")
+        elif pool.min_nodes and spec.cluster.target == "eks":
+            yield SpecError(
+                f"gpu_pools[{i}].min_nodes",
+                pool.min_nodes,
+                "0 on EKS: Karpenter scales GPU pools from zero on pending pods and keeps no minimum",
+            )
         yield from _check_sharing(i, pool)
         yield from _check_hosts(i, pool, spec.cluster.target)
     host_dupes = _duplicates(h.name for p in spec.gpu_pools for h in p.hosts)

@@ -325,6 +325,11 @@ class Spec(StrictModel):
     def is_cluster(self) -> bool:
         return self.cluster.target != "local"
 
+    @property
+    def cluster_name(self) -> str:
+        """The cloud cluster's name, and the prefix of everything named after it (roles, queues, tags)."""
+        return f"cnai-{self.name}"
+
     def bucket(self, logical: str) -> str:
         """The real name of one of components.object_storage.buckets (cloud names are global, so prefixed)."""
         storage = self.components.object_storage

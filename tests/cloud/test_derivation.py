@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from modules.k8s.gpu_operator import gpu_operator_values, time_slicing_config_map
+from modules.k8s.karpenter import karpenter_objects
 from modules.k8s.kueue import flavor_name, resource_flavors
 from modules.spec import load_spec
 from modules.spec.gpu_functions import GKE_DEVICE_PLUGIN_OFF
@@ -15,10 +16,14 @@ TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule"}
 
 
 def cloud_pools(env: str, stacks) -> dict[str, tuple[dict, list[dict]]]:
-    """pool name -> (node labels, taints in Kubernetes spelling), read from the synthesized stack."""
-    if env == "dev":
-        groups = resources(stacks[env], "aws_eks_node_group").values()
-        found = {g["node_group_name"]: (g["labels"], g.get("taint", [])) for g in groups}
+    """pool name -> (node labels, taints in Kubernetes spelling), read from the synthesized stack (GKE) or
+    the NodePools Karpenter launches from (EKS)."""
+    if env == "dev":  # EKS GPU pools are Karpenter NodePools
+        templates = [o["spec"]["template"] for o in karpenter_objects(load_spec(env)) if o["kind"] == "NodePool"]
+        return {
+            t["metadata"]["labels"]["cnai.io/gpu-pool"]: (t["metadata"]["labels"], t["spec"]["taints"])
+            for t in templates
+        }
     else:
         pools = resources(stacks[env], "google_container_node_pool").values()
         found = {p["name"]: (p["node_config"]["labels"], p["node_config"].get("taint", [])) for p in pools}

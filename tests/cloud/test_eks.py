@@ -1,33 +1,66 @@
-"""The EKS stack (dev), synthesized by cdktn: GPU node groups, private encrypted buckets, scoped roles."""
+"""The EKS stack (dev), synthesized by cdktn: the system node group and Karpenter's AWS half for the GPU
+pools, private encrypted buckets, scoped roles."""
 
 from __future__ import annotations
 
 import json
 
-import cdktn
-
 from modules.cloud.eks import bucket_access_policy, nat_zones, subnet_layout
+from modules.cloud.karpenter import controller_policy
 from modules.spec import load_spec
+from modules.spec.karpenter import (
+    DISCOVERY_TAG,
+    NAMESPACE,
+    SERVICE_ACCOUNT,
+    interruption_queue_name,
+    node_role_name,
+)
 from tests.cloud.conftest import resources
 
 
-def test_each_gpu_pool_is_one_node_group_with_shape_taint_labels_and_scaling(synthesized):
+def test_gpu_pools_are_not_node_groups_and_karpenter_finds_the_private_subnets_and_cluster_sg(stacks):
+    """A managed node group never leaves its desired size without an autoscaler: the GPU pools come from
+    Karpenter, which launches into what carries its discovery tag."""
     spec = load_spec("dev")
-    received = synthesized["dev"].read_text()
-    for pool in spec.gpu_pools:
-        assert cdktn.Testing.to_have_resource_with_properties(
-            received,
-            "aws_eks_node_group",
-            {
-                "node_group_name": pool.name,
-                "instance_types": ["g5.xlarge"],
-                "capacity_type": "SPOT",
-                "ami_type": "AL2023_x86_64_NVIDIA",
-                "labels": pool.node_labels,
-                "taint": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}],
-                "scaling_config": {"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": 0},
-            },
-        )
+    groups = resources(stacks["dev"], "aws_eks_node_group").values()
+    assert [g["node_group_name"] for g in groups] == ["system"]
+    tagged = [s for s in resources(stacks["dev"], "aws_subnet").values() if s["tags"].get(DISCOVERY_TAG)]
+    assert sorted(s["availability_zone"] for s in tagged) == sorted(spec.cluster.zones)
+    assert all(s["tags"][DISCOVERY_TAG] == spec.cluster_name and "internal-elb" in str(s["tags"]) for s in tagged)
+    [sg_tag] = resources(stacks["dev"], "aws_ec2_tag").values()
+    assert sg_tag["key"] == DISCOVERY_TAG and "cluster_security_group_id" in sg_tag["resource_id"]
+
+
+def test_karpenter_nodes_join_and_its_controller_may_only_launch_and_end_this_clusters_nodes(stacks):
+    spec = load_spec("dev")
+    roles = {r["name"]: r for r in resources(stacks["dev"], "aws_iam_role").values()}
+    assert "ec2.amazonaws.com" in roles[node_role_name(spec)]["assume_role_policy"]
+    [entry] = resources(stacks["dev"], "aws_eks_access_entry").values()
+    assert entry["type"] == "EC2_LINUX" and "node-role" in entry["principal_arn"]
+    [association] = [
+        a for a in resources(stacks["dev"], "aws_eks_pod_identity_association").values() if a["namespace"] == NAMESPACE
+    ]
+    assert association["service_account"] == SERVICE_ACCOUNT and "controller-role" in association["role_arn"]
+    policy = json.loads(controller_policy(spec, "us-east-1", "111122223333", "QUEUE_ARN", "NODE_ROLE_ARN"))
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    owned = {"aws:ResourceTag/kubernetes.io/cluster/cnai-dev": "owned"}
+    assert by_sid["DeleteOnlyOwn"]["Condition"]["StringEquals"] == owned
+    assert by_sid["PassNodeRole"]["Resource"] == "NODE_ROLE_ARN"
+    assert by_sid["ReadInterruptions"]["Resource"] == "QUEUE_ARN"
+    assert all(s["Resource"] != "*" for s in policy["Statement"] if s["Sid"] not in ("ReadRegion", "ReadPrices"))
+
+
+def test_interruption_events_reach_an_encrypted_queue_only_eventbridge_writes(stacks):
+    spec = load_spec("dev")
+    [queue] = resources(stacks["dev"], "aws_sqs_queue").values()
+    assert queue["name"] == interruption_queue_name(spec) and queue["sqs_managed_sse_enabled"] is True
+    rules = resources(stacks["dev"], "aws_cloudwatch_event_rule").values()
+    kinds = {json.loads(r["event_pattern"])["detail-type"][0] for r in rules}
+    assert "EC2 Spot Instance Interruption Warning" in kinds and len(kinds) == 4
+    assert len(resources(stacks["dev"], "aws_cloudwatch_event_target")) == 4
+    [queue_policy_resource] = resources(stacks["dev"], "aws_sqs_queue_policy").values()
+    statements = json.loads(queue_policy_resource["policy"])["Statement"]
+    assert statements[0]["Principal"]["Service"] == ["events.amazonaws.com", "sqs.amazonaws.com"]
 
 
 def test_cluster_is_private_encrypted_logged_and_on_the_bom_version(stacks):

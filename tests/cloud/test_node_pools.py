@@ -1,4 +1,5 @@
-"""Cloud GPU node pools derive from the spec's pools, consistently with the GPU Operator's driver."""
+"""Cloud node pools derive from the spec's pools, consistently with the GPU Operator's driver (EKS GPU pools:
+tests/k8s/test_karpenter.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ from modules.spec import SpecInvalid, load_spec, validate
 from tests.conftest import assert_golden, env_document
 
 
-def test_eks_pool_is_spot_a10g_with_the_driver_image_and_gpu_taint():
-    spec = load_spec("dev")
-    [system, gpu] = eks_node_groups(spec)
+def test_eks_has_only_the_system_group_and_its_gpu_pools_scale_with_karpenter():
+    [system] = eks_node_groups(load_spec("dev"))
     assert system["node_group_name"] == "system" and "taint" not in system
-    assert gpu["instance_types"] == ["g5.xlarge"] and gpu["capacity_type"] == "SPOT"
-    assert gpu["ami_type"] == "AL2023_x86_64_NVIDIA"  # driver: preinstalled
-    assert gpu["labels"] == spec.gpu_pools[0].node_labels
-    assert gpu["taint"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
-    assert gpu["scaling_config"] == {"min_size": 0, "max_size": 4, "desired_size": 0}
+
+
+def test_an_eks_gpu_pool_with_a_minimum_is_refused_naming_karpenter():
+    document = env_document("dev")
+    document["gpu_pools"][0]["min_nodes"] = 1
+    with pytest.raises(SpecInvalid) as refused:
+        validate("dev", document)
+    [error] = refused.value.errors
+    assert error.path == "gpu_pools[0].min_nodes" and "Karpenter" in str(refused.value)
 
 
 def test_gke_installs_the_driver_and_the_operator_partitions_mig():

@@ -129,6 +129,7 @@ def content(spec: Spec) -> Declared:
 # What a chart needs set before it renders at all: its "defaults" for comparisons.
 REQUIRED_TO_RENDER: dict[str, dict[str, Any]] = {
     "opentelemetry-collector": {"mode": "deployment", "image": {"repository": "otel/opentelemetry-collector-contrib"}},
+    "karpenter": {"settings": {"clusterName": "any-cluster"}},
 }
 
 

@@ -1,6 +1,6 @@
 """Validate rendered objects as the API server would: built-in kinds against the Kubernetes OpenAPI
 schema (kubernetes-validate --strict), custom resources against the real CRD schemas in
-../shared/crds with unknown fields rejected."""
+../shared/crds, or those the pinned chart installs (Karpenter's), with unknown fields rejected."""
 
 from __future__ import annotations
 
@@ -42,13 +42,37 @@ def _close(schema: Any) -> Any:
     return schema
 
 
+# Charts whose CRDs ../shared/crds does not hold: their schemas come from the pinned chart itself.
+CHART_CRDS = ("karpenter-crd",)
+
+
+@cache
+def chart_crd_schemas() -> dict[str, dict[str, Any]]:
+    """apiVersion/kind -> openAPIV3Schema of each served version of the CRDs the CHART_CRDS install."""
+    from modules.sim.charts import render
+    from tests.k8s.declared import built_helm
+
+    helm, schemas = built_helm(), {}
+    for name in CHART_CRDS:
+        for crd in render(helm, name, name, "default", {}):
+            if crd.get("kind") == "CustomResourceDefinition":
+                for version in (v for v in crd["spec"]["versions"] if v.get("served")):
+                    key = f"{crd['spec']['group']}/{version['name']}/{crd['spec']['names']['kind']}"
+                    schemas[key] = version["schema"]["openAPIV3Schema"]
+    return schemas
+
+
 @cache
 def crd_validator(api_version: str, kind: str) -> Draft7Validator:
     assert (CRDS / "index.json").is_file(), f"CRD schemas not found at {CRDS}: set CNAI_CRDS"
     index = json.loads((CRDS / "index.json").read_text())
     key = f"{api_version}/{kind}"
-    assert key in index, f"no CRD schema for {key} in {CRDS}: a custom resource cnai cannot validate"
-    schema = _close(json.loads((CRDS / index[key]).read_text()))
+    if key in index:
+        schema = json.loads((CRDS / index[key]).read_text())
+    else:
+        assert key in chart_crd_schemas(), f"no CRD schema for {key} in {CRDS} or {CHART_CRDS}: cnai cannot validate it"
+        schema = chart_crd_schemas()[key]
+    schema = _close(schema)
     schema["properties"]["metadata"] = {"type": "object"}  # names/labels are not part of the CRD schema
     return Draft7Validator(schema)
 

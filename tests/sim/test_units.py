@@ -109,11 +109,14 @@ def test_servers_listen_on_loopback_only(tmp_path):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_nodes_derive_from_the_cloud_node_groups(env):
+def test_nodes_derive_from_the_cloud_node_groups_and_karpenter_node_pools(env):
     spec = load_spec(env)
     groups = nodes.node_groups(spec)
-    builder = eks_node_groups(spec) if spec.cluster.target == "eks" else gke_node_pools(spec)
-    assert len(groups) == len(builder)
+    if spec.cluster.target == "eks":  # the system group; GPU pools are NodePools
+        built = [g["node_group_name"] for g in eks_node_groups(spec)] + [p.name for p in spec.gpu_pools]
+    else:
+        built = [p["name"] for p in gke_node_pools(spec)]
+    assert [g.name for g in groups] == built
     made = nodes.sim_nodes(spec)
     assert len(made) == sum(g.max_nodes for g in groups)
     for pool in spec.gpu_pools:

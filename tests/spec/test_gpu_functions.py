@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import pytest
 
-from modules.cloud.node_pools import eks_ami_type, eks_node_groups, gke_node_pools
+from modules.cloud.node_pools import gke_node_pools
 from modules.k8s.gpu_operator import deployed, gpu_operator_values
+from modules.k8s.karpenter import karpenter_objects
 from modules.spec import SpecInvalid, list_envs, load_spec, validate
 from modules.spec.gpu_functions import GKE_DEVICE_PLUGIN_OFF, gpu_function_owners
 from modules.versions import binary
 from tests.conftest import env_document
 
 GPU_ENVS = [e for e in list_envs() if gpu_function_owners(load_spec(e)) is not None]
+
+
+def nvidia_images(spec) -> bool:
+    """Whether Karpenter launches the GPU pools from the AL2023 alias (the NVIDIA image, with driver and
+    toolkit, for GPU instances) rather than the standard image's SSM parameter."""
+    terms = [t for o in karpenter_objects(spec) if o["kind"] == "EC2NodeClass" for t in o["spec"]["amiSelectorTerms"]]
+    assert terms, "no EC2NodeClass: the EKS GPU pools would get no nodes"
+    return any("alias" in t for t in terms)
 
 
 def installers(env: str) -> dict[str, set[str]]:
@@ -28,7 +37,7 @@ def installers(env: str) -> dict[str, set[str]]:
         if values["migManager"]["enabled"]:
             found["mig_manager"].add("gpu-operator")
     target = spec.cluster.target
-    if target == "eks" and eks_ami_type(spec).endswith("_NVIDIA"):
+    if target == "eks" and nvidia_images(spec):
         found["driver"].add("eks-nvidia-ami")
         found["toolkit"].add("eks-nvidia-ami")
     if target == "gke":
@@ -89,8 +98,10 @@ def test_eks_with_the_operators_driver_uses_the_standard_image():
     doc = env_document("dev")
     doc["components"]["gpu_operator"]["driver"] = "operator"
     spec = validate("dev", doc)
-    assert eks_ami_type(spec) == "AL2023_x86_64_STANDARD"
+    assert not nvidia_images(spec)
     values = gpu_operator_values(spec)
     assert values["driver"] == {"enabled": True, "version": binary("nvidia-driver-operator")}
     assert values["toolkit"]["enabled"] is True
-    assert all(g["ami_type"] == "AL2023_x86_64_STANDARD" for g in eks_node_groups(spec)[1:])
+    for node_class in (o for o in karpenter_objects(spec) if o["kind"] == "EC2NodeClass"):
+        [term] = node_class["spec"]["amiSelectorTerms"]
+        assert "/x86_64/standard/" in term["ssmParameter"] and binary("eks-al2023-ami") in term["ssmParameter"]
