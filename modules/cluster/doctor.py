@@ -48,7 +48,7 @@ def diagnose(env: str, shell: Shell, paths: ClusterPaths) -> list[Finding]:
         return [*findings, Finding("target", "ok", "local runs no cluster: `cnai up local` needs no external tool")]
     findings += list(_tools(spec, shell))
     present = {f.check.removeprefix("tool ") for f in findings if f.level == "ok" and f.check.startswith("tool ")}
-    checks = (_credentials, _state_backend, _pulumi_stack, _gpu_quota, _driver_strategy)
+    checks = (_credentials, _state_backend, _pulumi_stack, _gpu_quota, _driver_strategy, _network_policy_enforcement)
     for check in checks:
         findings += list(check(spec, shell, paths, present))
     return findings
@@ -250,3 +250,38 @@ def _driver_strategy(spec: Spec, shell: Shell, paths: ClusterPaths, present: set
             f"synthesized stack has {sorted(synthesized)}, gpu_operator.driver={driver} needs {expected}",
             f"cnai synth {spec.name} (the synthesized stack is stale)",
         )
+
+
+# Agents that enforce NetworkPolicy, by the DaemonSet their CNI installs. Flannel alone (and any CNI not
+# listed) accepts NetworkPolicies and enforces none: every isolation cnai declares would be on paper.
+POLICY_ENFORCERS = {
+    "calico-node": "Calico",
+    "cilium": "Cilium",
+    "antrea-agent": "Antrea",
+    "kube-router": "kube-router",
+    "canal": "Canal (Calico's policy engine)",
+}
+
+
+def _network_policy_enforcement(spec: Spec, shell: Shell, paths: ClusterPaths, present: set[str]) -> Iterator[Finding]:
+    """On a cluster cnai did not create, whether its CNI enforces the NetworkPolicies cnai declares (on EKS
+    the VPC CNI's policy agent and on GKE Dataplane V2 are switched on by the cloud stacks)."""
+    if spec.cluster.target != "existing" or "kubectl" not in present:
+        return
+    context = ["--context", spec.cluster.kube_context] if spec.cluster.kube_context else []
+    proc = shell.run(["kubectl", *context, "get", "daemonsets", "--all-namespaces", "-o", "json"])
+    if proc.returncode != 0:
+        yield Finding("network policy", "warn", f"cannot list DaemonSets: {_first_line(proc.stderr)}")
+        return
+    daemonsets = {d["metadata"]["name"] for d in json.loads(proc.stdout).get("items", [])}
+    enforcers = sorted(name for ds, name in POLICY_ENFORCERS.items() if ds in daemonsets)
+    if enforcers:
+        yield Finding("network policy", "ok", f"enforced by {', '.join(enforcers)}")
+        return
+    yield Finding(
+        "network policy",
+        "fail",
+        f"no NetworkPolicy-enforcing CNI among the DaemonSets ({', '.join(sorted(daemonsets)) or 'none'}): "
+        "the policies cnai declares would be accepted and enforced by nothing",
+        "install Calico, Cilium or Antrea (or your CNI's policy agent) before `cnai up`",
+    )

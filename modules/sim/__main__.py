@@ -1,4 +1,4 @@
-"""`python -m modules.sim {setup,up,down,status,purge} [--emulate ENV ...]` until the cnai CLI wires
+"""`python -m modules.sim {setup,up,down,status,purge} [--emulate ENV ...] [--karpenter]` until the cnai CLI wires
 `cnai setup|up|down|status sim`."""
 
 from __future__ import annotations
@@ -21,9 +21,14 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         help=f"environment whose node groups to emulate (default: {' '.join(DEFAULT_EMULATES)})",
     )
+    parser.add_argument(
+        "--karpenter",
+        action="store_true",
+        help="scale EKS GPU pools from zero with Karpenter's kwok provider instead of emulating them at max_nodes",
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
-    runtime = SimRuntime(tuple(args.emulate or DEFAULT_EMULATES), console=console)
+    runtime = SimRuntime(tuple(args.emulate or DEFAULT_EMULATES), console=console, karpenter=args.karpenter)
     try:
         if args.verb == "setup":
             built = ensure_built(console)

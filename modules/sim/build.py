@@ -6,7 +6,9 @@ Two Go modules of cnai's own link them (sources in modules/sim/go/):
 - `controllers`: Kueue, kwok and helm from their upstream main packages (Go `tool` directives), plus
   `kwokstages`, which prints kwok's default stages;
 - `kserve`: the KServe controller manager, alone because it builds only with the replace directives of
-  its own go.mod (k8s.io/* v0.34, controller-runtime v0.22), which Go ignores outside the main module.
+  its own go.mod (k8s.io/* v0.34, controller-runtime v0.22), which Go ignores outside the main module;
+- `karpenter`: Karpenter with its kwok cloud provider, and `kwokcrd`, which prints the provider's node
+  class CRD; alone because it needs k8s.io/* v0.35 and controller-runtime v0.23 (Kueue: v0.36, v0.24).
 
 Versions live only in modules/versions.yaml `sim:`. Each module's go.mod is generated from it in a
 work folder (<bin dir>/src/<module>-<digest>): the required modules at the BOM's versions, for
@@ -95,6 +97,8 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kwok-stages", "controllers", "./kwokstages", ("kwok",), output="stdout"),
     Artifact("helm", "controllers", "helm.sh/helm/v4/cmd/helm", ("helm",)),
     Artifact("kserve", "kserve", "github.com/kserve/kserve/cmd/manager", ("kserve",)),
+    Artifact("karpenter", "karpenter", "sigs.k8s.io/karpenter/kwok", ("karpenter",)),
+    Artifact("karpenter-kwok-crd", "karpenter", "./kwokcrd", ("karpenter",), output="stdout"),
 )
 
 

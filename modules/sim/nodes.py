@@ -164,6 +164,8 @@ def node(group: NodeGroup, index: int, zones: list[str]) -> dict[str, Any]:
     }
 
 
-def sim_nodes(spec: Spec) -> list[dict[str, Any]]:
-    """Every node of an emulated environment, each group at its maximum size."""
-    return [node(g, i, spec.cluster.zones) for g in node_groups(spec) for i in range(g.max_nodes)]
+def sim_nodes(spec: Spec, *, karpenter_scales: bool = False) -> list[dict[str, Any]]:
+    """Every node of an emulated environment, each group at its maximum size; with `karpenter_scales`,
+    none of the EKS GPU pools' (Karpenter launches those on demand, modules/sim/karpenter.py)."""
+    groups = [g for g in node_groups(spec) if not (karpenter_scales and g.cloud == "eks" and g.gpu_resource)]
+    return [node(g, i, spec.cluster.zones) for g in groups for i in range(g.max_nodes)]

@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import psutil
+import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -37,6 +38,7 @@ from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervi
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.sim import build, charts, pki, servers
+from modules.sim import karpenter as sim_karpenter
 from modules.sim.nodes import sim_nodes
 from modules.sim.servers import (
     IDENTITIES,
@@ -48,6 +50,7 @@ from modules.sim.servers import (
     SimPorts,
 )
 from modules.spec import Spec, load_spec
+from modules.spec.karpenter import uses_karpenter
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
 DEFAULT_EMULATES = ("dev", "prod")
@@ -171,8 +174,11 @@ class SimRuntime:
         paths: SimPaths | None = None,
         ports: SimPorts | None = None,
         console: Console | None = None,
+        karpenter: bool = False,
     ) -> None:
         self.emulates = tuple(emulates)
+        # EKS GPU pools scaled by Karpenter's kwok provider instead of emulated at their maximum.
+        self.karpenter = karpenter
         self.paths = paths or SimPaths.from_env()
         self.ports = ports or SimPorts.from_env()
         self.console = console or Console(stderr=True)
@@ -199,7 +205,24 @@ class SimRuntime:
                 self.paths, self.ports, str(build.path_of("kueue")), kueue_manager_config(self.controller_spec)
             ),
             servers.kserve(self.paths, self.ports, str(build.path_of("kserve"))),
+            *self._karpenter_servers(),
         ]
+
+    def _karpenter_servers(self) -> list[Server]:
+        specs = [spec for spec in self.specs if uses_karpenter(spec)] if self.karpenter else []
+        if not specs:
+            return []
+        catalogue = [entry for spec in specs for entry in sim_karpenter.instance_types(spec)]
+        return [servers.karpenter(self.paths, self.ports, str(build.path_of("karpenter")), catalogue)]
+
+    def _karpenter_objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Its provider's node class CRD, and the NodePools with their node classes (none without it)."""
+        specs = [spec for spec in self.specs if uses_karpenter(spec)] if self.karpenter else []
+        if not specs:
+            return [], []
+        crd = [d for d in yaml.safe_load_all(build.path_of("karpenter-kwok-crd").read_text()) if d]
+        pools = [o for spec in specs for o in (*sim_karpenter.node_classes(spec), *sim_karpenter.node_pools(spec))]
+        return crd, pools
 
     def kubeconfig(self) -> Path:
         return self.paths.kubeconfig
@@ -238,7 +261,8 @@ class SimRuntime:
         phases["control plane ready"] = time.monotonic() - started
         dyn = self.client()
         started = time.monotonic()
-        objects = self._chart_objects()
+        karpenter_crds, karpenter_pools = self._karpenter_objects()
+        objects = [*self._chart_objects(), *karpenter_crds]
         crds = charts.crds(objects)
         applied = len(self._apply(dyn, crds, "CRDs of the platform's charts"))
         names = [o["metadata"]["name"] for o in crds]
@@ -246,11 +270,12 @@ class SimRuntime:
         applied += len(self._apply(dyn, [o for o in objects if o not in crds], "chart objects"))
         phases["CRDs, RBAC, webhooks"] = time.monotonic() - started
         started = time.monotonic()
-        nodes = [n for spec in self.specs for n in sim_nodes(spec)]
+        nodes = [n for spec in self.specs for n in sim_nodes(spec, karpenter_scales=self.karpenter)]
         applied += len(self._apply(dyn, nodes, "nodes"))
         self._wait(lambda: self._nodes_ready(dyn, [n["metadata"]["name"] for n in nodes]), "nodes Ready", "kwok")
         phases["nodes ready"] = time.monotonic() - started
         started = time.monotonic()
+        applied += len(self._apply(dyn, karpenter_pools, "Karpenter's NodePools"))
         for server in controllers:
             try:
                 self.supervisor.start(server.name)
@@ -260,7 +285,7 @@ class SimRuntime:
                     f"Log {self.paths.log(server.name)}\n{log_tail(self.paths.log(server.name))}"
                 ) from exc
         self._wait_healthy(controllers)
-        phases["kueue and kserve ready"] = time.monotonic() - started
+        phases[f"{' and '.join(s.name for s in controllers)} ready"] = time.monotonic() - started
         return UpReport(0.0, self.emulates, len(nodes), applied, phases)
 
     def _chart_objects(self) -> list[dict[str, Any]]:

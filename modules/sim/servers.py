@@ -9,6 +9,7 @@ Files (kubeconfigs, configs) are returned as `ConfigFile`s the runtime writes.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -48,6 +49,8 @@ IDENTITIES = {
         ("system:serviceaccounts", f"system:serviceaccounts:{KUEUE_NAMESPACE}"),
     ),
     "kwok": Identity("kwok", "cnai-kwok", ("system:masters",)),
+    # Karpenter's kwok provider also plays the cloud: it creates the Node objects instances would register.
+    "karpenter": Identity("karpenter", "cnai-karpenter", ("system:masters",)),
     "kserve": Identity(
         "kserve",
         f"system:serviceaccount:{KSERVE_NAMESPACE}:{KSERVE_SERVICE_ACCOUNT}",
@@ -74,6 +77,8 @@ class SimPorts:
     kserve_webhook: int
     kserve_health: int
     kserve_metrics: int
+    karpenter_metrics: int
+    karpenter_health: int
 
     @classmethod
     def from_base(cls, base: int = 26400) -> SimPorts:
@@ -397,3 +402,30 @@ def control_plane(paths: SimPaths, ports: SimPorts, kube: str) -> list[Server]:
         kube_controller_manager(paths, ports, kube),
         kube_scheduler(paths, ports, kube),
     ]
+
+
+def karpenter(paths: SimPaths, ports: SimPorts, karpenter_binary: str, catalogue: list[dict]) -> Server:
+    """Karpenter with its kwok cloud provider, reading the instance catalogue the sim derives from the
+    spec (modules/sim/karpenter.py). It binds its metrics and health ports on every interface (its
+    options take ports, not addresses): read-only endpoints, no webhook."""
+    catalogue_path = paths.home / "config" / "karpenter-instance-types.json"
+    return Server(
+        name="karpenter",
+        component="sim",
+        command=[karpenter_binary],
+        env={
+            "KUBECONFIG": str(paths.kubeconfig_of("karpenter")),
+            "INSTANCE_TYPES_FILE_PATH": str(catalogue_path),
+            "DISABLE_LEADER_ELECTION": "true",
+            "METRICS_PORT": str(ports.karpenter_metrics),
+            "HEALTH_PROBE_PORT": str(ports.karpenter_health),
+        },
+        ports={"metrics": ports.karpenter_metrics, "health": ports.karpenter_health},
+        health_url=f"http://{LOOPBACK}:{ports.karpenter_health}/readyz",
+        files=[
+            ConfigFile(str(catalogue_path), json.dumps(catalogue, indent=2), 0o600),
+            _kubeconfig_file(paths, ports, "karpenter"),
+        ],
+        autostart=False,  # started once its CRDs and the NodePools exist
+        priority=CONTROLLER_PRIORITY,
+    )

@@ -54,6 +54,11 @@ def healthy_answers(standins: StandIns, env: str) -> None:
         "aws ec2 describe-instance-types", json.dumps({"InstanceTypes": [{"VCpuInfo": {"DefaultVCpus": 4}}]})
     )
     standins.answer("aws service-quotas get-service-quota", json.dumps({"Quota": {"Value": 64.0}}))
+    standins.answer("kubectl --context onprem-admin get daemonsets", daemonsets("kube-proxy", "calico-node"))
+
+
+def daemonsets(*names: str) -> str:
+    return json.dumps({"items": [{"metadata": {"name": name, "namespace": "kube-system"}} for name in names]})
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from modules.cluster.tools import Shell, at_least, parse_version
 from modules.spec import load_spec
 from modules.spec.loader import REPO_ROOT
 from modules.versions import binary
-from tests.cluster.conftest import healthy_answers
+from tests.cluster.conftest import daemonsets, healthy_answers
 
 
 def findings(env: str) -> dict[str, Finding]:
@@ -164,3 +164,11 @@ def test_standin_cli_json_output_and_exit_code(standins):
     assert proc.returncode == 3  # a runtime failure; an invalid spec would be 1
     runtime = next(f for f in json.loads(proc.stdout) if f["check"] == "container runtime")
     assert runtime["level"] == "fail" and "Docker daemon" in runtime["detail"]
+
+
+def test_standin_an_existing_cluster_whose_cni_enforces_no_network_policy_fails(standins):
+    healthy_answers(standins, "onprem")
+    assert findings("onprem")["network policy"].level == "ok"
+    standins.answer("kubectl --context onprem-admin get daemonsets", daemonsets("kube-proxy", "kube-flannel-ds"))
+    finding = findings("onprem")["network policy"]
+    assert finding.level == "fail" and "kube-flannel-ds" in finding.detail and "Calico" in finding.fix

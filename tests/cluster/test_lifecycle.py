@@ -50,6 +50,7 @@ def without_doctor(commands: list[str]) -> list[str]:
         "describe",
         "get-service-quota",
         "head-bucket",
+        "get daemonsets",
     )
     return [c for c in commands if not any(p in c for p in probes) and not c.startswith("docker info")]
 
