@@ -19,9 +19,11 @@ from modules.k8s.karpenter import CAPACITY_TYPE, karpenter_objects
 from modules.sim.nodes import karpenter_group
 from modules.spec import Spec
 from modules.spec.karpenter import uses_karpenter
+from modules.spec.models import GPU_RESOURCE
 
 KWOK_NODE_CLASS_GROUP = "karpenter.kwok.sh"
 KWOK_NODE_CLASS_API = f"{KWOK_NODE_CLASS_GROUP}/v1alpha1"
+INSTANCE_RESOURCES = ("cpu", "memory", "pods")
 PRICE = 1.0  # one offering per pool: Karpenter picks among offerings by price, here there is no choice
 
 
@@ -68,7 +70,8 @@ def instance_types(spec: Spec) -> list[dict[str, Any]]:
                 "offerings": offerings,
                 "architecture": "amd64",
                 "operatingSystems": ["linux"],
-                "resources": group.allocatable(),
+                "resources": {k: v for k, v in group.allocatable().items() if k in INSTANCE_RESOURCES}
+                | {GPU_RESOURCE: str(spec.pool(group.name).gpus_per_node)},
             }
         )
     return catalogue

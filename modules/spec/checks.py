@@ -281,6 +281,13 @@ def _check_gpu_operator(spec: Spec) -> Iterator[SpecError]:
             f"on {target} the node image and the driver choice decide who installs the container toolkit "
             "(modules/spec/gpu_functions.py): remove the setting",
         )
+    if target == "eks" and operator.mig_strategy == "mixed" and any(p.sharing.mode == "mig" for p in spec.gpu_pools):
+        yield SpecError(
+            "components.gpu_operator.mig_strategy",
+            operator.mig_strategy,
+            "on eks, Karpenter launches nodes for nvidia.com/gpu and knows no nvidia.com/mig-* resource, so a pod "
+            "asking for a mixed-strategy slice would never get a node: allowed: single",
+        )
     if target == "gke" and operator.driver == "operator" and spec.gpu_pools:
         yield SpecError(
             "components.gpu_operator.driver",

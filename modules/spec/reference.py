@@ -45,7 +45,8 @@ not the platform's ({_PLATFORM_NAMESPACES}) and not another team's;
 a cluster environment has at least one team;
 `cluster.api_access_cidrs` are IPv4 CIDRs, none wider than /{PUBLIC_PREFIX} (such as `0.0.0.0/0`) unless `cluster.allow_public_api: true`;
 zones, buckets, GPU pools, hosts and teams are listed once; a secret is never empty;
-a GPU pool's `min_nodes` is at most its `max_nodes`, and 0 on EKS (Karpenter scales its pools from zero and keeps no minimum).
+a GPU pool's `min_nodes` is at most its `max_nodes`, and 0 on EKS (Karpenter scales its pools from zero and keeps no minimum);
+a MIG pool on EKS needs `gpu_operator.mig_strategy: single` (Karpenter launches for `nvidia.com/gpu`, not `nvidia.com/mig-*`).
 """  # noqa: E501
 
 

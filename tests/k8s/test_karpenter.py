@@ -8,9 +8,10 @@ import pytest
 from modules.k8s.karpenter import karpenter_objects, karpenter_values
 from modules.k8s.kueue import flavor_name, resource_flavors
 from modules.k8s.render import helm_releases
-from modules.spec import list_envs, load_spec
+from modules.spec import SpecInvalid, list_envs, load_spec, validate
 from modules.spec.karpenter import DISCOVERY_TAG, interruption_queue_name, node_role_name
 from modules.versions import binary
+from tests.conftest import env_document
 
 
 def by_kind(spec, kind: str) -> dict[str, dict]:
@@ -71,3 +72,22 @@ def test_only_eks_runs_karpenter(env: str):
     spec = load_spec(env)
     assert karpenter_objects(spec) == []
     assert not [r for r in helm_releases(spec) if r["name"].startswith("karpenter")]
+
+
+def error_paths(document: dict) -> list[str]:
+    try:
+        validate("dev", document)
+    except SpecInvalid as invalid:
+        return [e.path for e in invalid.errors]
+    return []
+
+
+def test_a_mixed_strategy_mig_pool_on_eks_is_refused_since_karpenter_cannot_launch_for_it():
+    document = env_document("dev")
+    document["gpu_pools"][0]["accelerator"] = "nvidia-a100-80gb"
+    document["gpu_pools"][0]["gpus_per_node"] = 8
+    document["gpu_pools"][0]["sharing"] = {"mode": "mig", "mig_profile": "1g.10gb"}
+    document["components"]["gpu_operator"]["mig_strategy"] = "mixed"
+    assert "components.gpu_operator.mig_strategy" in error_paths(document)
+    document["components"]["gpu_operator"]["mig_strategy"] = "single"  # slices advertised as nvidia.com/gpu
+    assert "components.gpu_operator.mig_strategy" not in error_paths(document)
