@@ -14,12 +14,12 @@ from modules.k8s.kserve import CERT_MANAGER_VALUES, kserve_objects, kserve_value
 from modules.k8s.kueue import jobset_values, kueue_objects, kueue_values
 from modules.k8s.milvus import milvus_values
 from modules.k8s.mlflow import mlflow_server_objects
+from modules.k8s.namespaces import component_enabled
 from modules.k8s.object_storage import runs_in_cluster, seaweedfs_values
 from modules.k8s.observability import kube_prometheus_values, observability_objects, otel_collector_values
 from modules.k8s.security import COMPONENT_NAMESPACES, security_objects
 from modules.k8s.smoke_jobs import smoke_jobs
 from modules.spec import Spec
-from modules.spec.karpenter import uses_karpenter
 from modules.versions import chart
 
 ObjectBuilder = Callable[[Spec], list[dict[str, Any]]]
@@ -63,9 +63,7 @@ def _release_enabled(spec: Spec, name: str, component: str) -> bool:
         return runs_in_cluster(spec)
     if name == "gpu-operator":
         return gpu_operator_deployed(spec)
-    if component == "karpenter":
-        return uses_karpenter(spec)
-    return getattr(spec.components, component).enabled
+    return component_enabled(spec, component)
 
 
 def helm_releases(spec: Spec) -> list[dict[str, Any]]:

@@ -5,9 +5,11 @@ NodePool (the one cnai deploys, modules/k8s/karpenter.py, with its node class re
 the provider's KWOKNodeClass instead of an EC2NodeClass), sees a pending pod that needs the pool,
 launches a NodeClaim of the pool's instance type, and the provider registers a Node the sim's kwok
 then runs; empty nodes go after the NodePool's consolidation delay. What stands in for AWS is the
-instance catalogue: each pool's instance type with the allocatable the sim gives its emulated nodes
-(the same vCPU/memory reservation formulas, modules/spec/instances.py) and its GPUs as the device
-plugin would advertise them, offered in the cluster's zones at the pool's capacity type.
+instance catalogue: each pool's instance type with the CPU, memory and pods the sim gives its emulated
+nodes (the same reservation formulas, modules/spec/instances.py) and its physical GPUs, as AWS's
+provider knows the instance (it knows nothing of time-slicing replicas or MIG slices, which the device
+plugin advertises once it runs: so the NodePool's GPU limit counts physical GPUs here as there),
+offered in the cluster's zones at the pool's capacity type.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 from modules.k8s.karpenter import CAPACITY_TYPE, karpenter_objects
 from modules.sim.nodes import karpenter_group
 from modules.spec import Spec
-from modules.spec.karpenter import uses_karpenter
 from modules.spec.models import GPU_RESOURCE
 
 KWOK_NODE_CLASS_GROUP = "karpenter.kwok.sh"
@@ -75,8 +76,3 @@ def instance_types(spec: Spec) -> list[dict[str, Any]]:
             }
         )
     return catalogue
-
-
-def autoscaled_pools(specs: list[Spec]) -> set[tuple[str, str]]:
-    """(environment, pool) of every GPU pool Karpenter scales: the sim creates none of their nodes."""
-    return {(spec.name, pool.name) for spec in specs if uses_karpenter(spec) for pool in spec.gpu_pools}

@@ -208,8 +208,12 @@ class SimRuntime:
             *self._karpenter_servers(),
         ]
 
+    def _karpenter_specs(self) -> list[Spec]:
+        """The emulated environments whose GPU pools Karpenter scales (none unless asked)."""
+        return [spec for spec in self.specs if uses_karpenter(spec)] if self.karpenter else []
+
     def _karpenter_servers(self) -> list[Server]:
-        specs = [spec for spec in self.specs if uses_karpenter(spec)] if self.karpenter else []
+        specs = self._karpenter_specs()
         if not specs:
             return []
         catalogue = [entry for spec in specs for entry in sim_karpenter.instance_types(spec)]
@@ -217,7 +221,7 @@ class SimRuntime:
 
     def _karpenter_objects(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Its provider's node class CRD, and the NodePools with their node classes (none without it)."""
-        specs = [spec for spec in self.specs if uses_karpenter(spec)] if self.karpenter else []
+        specs = self._karpenter_specs()
         if not specs:
             return [], []
         crd = [d for d in yaml.safe_load_all(build.path_of("karpenter-kwok-crd").read_text()) if d]
