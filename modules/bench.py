@@ -167,7 +167,7 @@ def bench_platform(env: str = "prod", rounds: int = 5) -> dict[str, float]:
     """The platform program under Pulumi mocks (no engine) and `render`, each for one environment."""
     import pulumi
 
-    from modules.k8s.render import rendered_files
+    from modules.components.render import rendered_files
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:

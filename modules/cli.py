@@ -117,7 +117,7 @@ def spec_check(
         try:
             spec = load_spec(env)
             if spec.cluster.target in CLOUD_TARGETS:  # cnai picks the machines: its workloads must fit them
-                from modules.k8s.fit import fit_errors
+                from modules.components.fit import fit_errors
 
                 if misfits := fit_errors(spec):
                     raise SpecInvalid(env, misfits)
@@ -211,7 +211,7 @@ def render(
     Every enabled component: security baseline, GPU Operator, Kueue, KServe, MLflow, Milvus, object
     storage, observability (objects and Helm values, as Pulumi would apply them).
     """
-    from modules.k8s.render import rendered_files
+    from modules.components.render import rendered_files
 
     spec = load_spec(env)
     if not spec.is_cluster:

@@ -36,11 +36,22 @@ def gemm_verdict(tflops: float, accelerator: Accelerator | None) -> Verdict:
     return Verdict("pass", ratio, expected, f"{ratio:.2f} of peak")
 
 
-def gemm_spread_verdict(tflops_by_device: list[float]) -> Verdict:
+def gemm_ratios_to_peak(tflops_by_device: list[float], accelerators: list[Accelerator | None]) -> list[float | None]:
+    """Each device's figure as a ratio to its own dense datasheet peak (None: no peak for that part)."""
+    return [
+        None if accelerator is None else round(tflops / accelerator.bf16_tflops, 4)
+        for tflops, accelerator in zip(tflops_by_device, accelerators, strict=True)
+    ]
+
+
+def gemm_spread_verdict(tflops_by_device: list[float], on_gpu: bool = True) -> Verdict:
     """The node's GPUs against each other: one slow GPU (thermal throttling, a degraded link, a bad
-    slot) drags every data-parallel step down to its pace while the node's best still looks healthy."""
+    slot) drags every data-parallel step down to its pace while the node's best still looks healthy.
+    Skipped, saying why, where there is nothing to compare: never a pass that measured nothing."""
+    if not on_gpu:
+        return Verdict("skip", None, {}, "CPU only: no GPUs to compare")
     if len(tflops_by_device) < 2:
-        return Verdict("pass", None, {}, "one device: no spread")
+        return Verdict("skip", None, {}, "one GPU visible: no other GPU to compare it with")
     ordered = sorted(tflops_by_device)
     median = (
         ordered[len(ordered) // 2]
@@ -49,12 +60,18 @@ def gemm_spread_verdict(tflops_by_device: list[float]) -> Verdict:
     )
     ratio = ordered[0] / median
     expected = {"slowest_to_median": GEMM_SPREAD_RATIO}
+    slowest = tflops_by_device.index(ordered[0])
     if ratio < GEMM_SPREAD_RATIO:
-        slowest = tflops_by_device.index(ordered[0])
         return Verdict(
             "fail", ratio, expected, f"GPU {slowest} at {ratio:.2f} of the node median < {GEMM_SPREAD_RATIO}"
         )
-    return Verdict("pass", ratio, expected, f"slowest GPU at {ratio:.2f} of the node median")
+    return Verdict("pass", ratio, expected, f"slowest GPU ({slowest}) at {ratio:.2f} of the node median")
+
+
+def gemm_status(peak: Verdict, spread: Verdict) -> Status:
+    """The job's status: the slowest GPU's verdict against the peak, failed by a failed spread check (a
+    skipped spread check changes nothing)."""
+    return "fail" if "fail" in (peak.status, spread.status) else peak.status
 
 
 def membw_verdict(gbs: float, accelerator: Accelerator | None) -> Verdict:

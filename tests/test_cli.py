@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from modules.spec.loader import REPO_ROOT
-from tests.conftest import env_document
+from tests import specs
 
 
 def cnai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -25,7 +25,7 @@ def cnai(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 def broken_stacks(tmp_path: Path) -> Path:
-    document = env_document("prod")
+    document = specs.prod_like()
     document.pop("name")
     document["gpu_pools"][1]["sharing"]["mig_profile"] = "9g.99gb"
     document["teams"][0]["gpu_quotas"][0]["pool"] = "nope"
@@ -137,7 +137,7 @@ def test_down_of_a_protected_environment_refuses_without_a_traceback(tmp_path):
 
 def stacks_with_broken_files(tmp_path: Path) -> Path:
     """A good environment among files that are each broken differently."""
-    (tmp_path / "Pulumi.kind.yaml").write_text((REPO_ROOT / "stacks" / "platform" / "Pulumi.kind.yaml").read_text())
+    (tmp_path / "Pulumi.kind.yaml").write_text(yaml.safe_dump(specs.stack_file(specs.kind_like())))
     (tmp_path / "Pulumi.alist.yaml").write_text("- a\n- b\n")
     (tmp_path / "Pulumi.bytes.yaml").write_bytes(b"config:\n  cnai:spec: {blueprint: caf\xe9}\n")
     (tmp_path / "Pulumi.c42.yaml").write_text("config: 42\n")

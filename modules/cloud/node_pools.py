@@ -1,10 +1,11 @@
-"""Node pools for the cloud clusters, derived from the spec's pools (pure builders).
+"""Node pools for both cloud clusters, derived from the spec's pools (pure builders, no cdktn).
 
 They return the attributes of the Terraform resources (`aws_eks_node_group`,
-`google_container_node_pool`) the cdktn stacks declare; cluster and subnet references are added there.
+`google_container_node_pool`) that modules/cloud/eks/node_pools.py and modules/cloud/gke/node_pools.py
+declare, adding cluster, subnet and service account references; the sim and `cnai doctor` read them too.
 On GKE every GPU pool is a node pool that autoscales from `min_nodes`; on EKS GPU pools are Karpenter
-NodePools (modules/k8s/karpenter.py) and only the system group is a managed node group. The driver
-choice follows modules/spec/gpu_functions.py.
+NodePools (modules/components/karpenter.py) and only the system group is a managed node group. The
+driver choice follows modules/spec/gpu_functions.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from modules.versions import binary
 SYSTEM_POOL = "system"
 EKS_SYSTEM_INSTANCE = "m7i.xlarge"
 GKE_SYSTEM_MACHINE = "e2-standard-4"
+SYSTEM_LABELS = {"cnai.io/pool": SYSTEM_POOL}  # the same label on either cloud (and on kind's system worker)
 TAINT_EFFECT = {"NoSchedule": "NO_SCHEDULE"}
 
 
@@ -26,7 +28,7 @@ def _taints(pool: GpuPool) -> list[dict[str, str]]:
 
 
 def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
-    """The system group only: GPU pools are Karpenter NodePools (modules/k8s/karpenter.py), since a
+    """The system group only: GPU pools are Karpenter NodePools (modules/components/karpenter.py), since a
     managed node group stays at its desired size without an autoscaler and no GPU node would appear."""
     return [
         {
@@ -35,7 +37,7 @@ def eks_node_groups(spec: Spec) -> list[dict[str, Any]]:
             "ami_type": "AL2023_x86_64_STANDARD",
             "capacity_type": "ON_DEMAND",
             "scaling_config": {"min_size": 2, "max_size": 4, "desired_size": 2},
-            "labels": {"cnai.io/pool": SYSTEM_POOL},
+            "labels": SYSTEM_LABELS,
         }
     ]
 
@@ -65,8 +67,7 @@ def gke_node_pools(spec: Spec) -> list[dict[str, Any]]:
             "name": SYSTEM_POOL,
             "autoscaling": {"min_node_count": 1, "max_node_count": 3},
             "management": GKE_MANAGEMENT,
-            "node_config": GKE_NODE_BASE
-            | {"machine_type": GKE_SYSTEM_MACHINE, "labels": {"cnai.io/pool": SYSTEM_POOL}},
+            "node_config": GKE_NODE_BASE | {"machine_type": GKE_SYSTEM_MACHINE, "labels": SYSTEM_LABELS},
         }
     ]
     owners = gpu_function_owners(spec)

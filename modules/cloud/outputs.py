@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from modules.cloud.identities import workloads
+from modules.cloud.buckets import bucket_names
 from modules.cloud.layout import cloud_dir
+from modules.components.catalog import workloads
 from modules.errors import CnaiError
 from modules.spec import Spec
 
@@ -51,7 +52,7 @@ def parse_outputs(document: dict[str, Any]) -> CloudOutputs:
 
 
 def check_matches_spec(spec: Spec, outputs: CloudOutputs) -> None:
-    expected_buckets = {b: spec.bucket(b) for b in spec.components.object_storage.buckets}
+    expected_buckets = bucket_names(spec)
     if outputs.buckets != expected_buckets:
         raise CloudOutputsError(
             f"cloud outputs of {spec.name} name buckets {outputs.buckets}, the spec derives {expected_buckets}: "

@@ -19,11 +19,6 @@ OUTPUTS = ("cluster_name", "cluster_endpoint", "cluster_ca", "buckets", "workloa
 SENSITIVE_OUTPUTS = ("cluster_ca",)
 
 
-def noncurrent_version_days() -> int:
-    """How long an overwritten or deleted object stays recoverable (versioned buckets)."""
-    return 30
-
-
 def state_settings(spec: Spec, outdir: Path, local_state_dir: Path | None) -> tuple[str, dict[str, Any]]:
     """The backend kind and its settings; a local state dir given overrides the spec (tests, trials).
 
@@ -57,11 +52,11 @@ def export_outputs(stack: TerraformStack, **values: Any) -> None:
 
 def build_stack(app: App, spec: Spec, outdir: Path, local_state_dir: Path | None = None) -> TerraformStack:
     if spec.cluster.target == "eks":
-        from modules.cloud.eks import EksStack
+        from modules.cloud.eks.stack import EksStack
 
         return EksStack(app, spec, outdir=outdir, local_state_dir=local_state_dir)
     if spec.cluster.target == "gke":
-        from modules.cloud.gke import GkeStack
+        from modules.cloud.gke.stack import GkeStack
 
         return GkeStack(app, spec, outdir=outdir, local_state_dir=local_state_dir)
     raise ValueError(f"{spec.name}: cluster.target {spec.cluster.target} has no cloud stack (eks, gke do)")

@@ -32,10 +32,10 @@ from modules.cluster.kind import kind_cluster_name, kind_config
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.smoke import cluster_smoke
 from modules.cluster.tools import Shell
+from modules.components.catalog import ready_namespaces
+from modules.components.smoke_jobs import smoke_manifests
 from modules.endpoints import Endpoints
 from modules.errors import CnaiError
-from modules.k8s.security import COMPONENT_NAMESPACES
-from modules.k8s.smoke_jobs import smoke_manifests
 from modules.spec import Spec
 from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
@@ -44,7 +44,6 @@ TOFU_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
 PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECKS": "true"}
 PLAN_FILE = "cnai.tfplan"
 # Components whose Deployments must be Available before the platform counts as ready.
-READY_COMPONENTS = ("kueue", "cert_manager", "kserve", "mlflow", "observability")
 READY_TIMEOUT = "600s"
 SMOKE_TIMEOUT = 1800.0  # seconds for every smoke Job to finish
 
@@ -239,12 +238,9 @@ class Lifecycle:
         return ["kubectl", "--kubeconfig", str(self.paths.kubeconfig), *args]
 
     def _wait_ready(self) -> None:
-        components = self.spec.components
-        for component in READY_COMPONENTS:
-            if getattr(components, component).enabled:
-                namespace = COMPONENT_NAMESPACES[component][0]
-                wait = ["wait", "--for=condition=Available", "deployment", "--all", "-n", namespace]
-                self._run("wait-ready", self._kubectl(*wait, f"--timeout={READY_TIMEOUT}"))
+        for namespace in ready_namespaces(self.spec):
+            wait = ["wait", "--for=condition=Available", "deployment", "--all", "-n", namespace]
+            self._run("wait-ready", self._kubectl(*wait, f"--timeout={READY_TIMEOUT}"))
 
     def smoke_manifests(self) -> list[dict[str, Any]]:
         return smoke_manifests(self.spec, self.paths.endpoints.read_text())

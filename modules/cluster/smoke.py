@@ -26,9 +26,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
-from modules.k8s.kueue import API as KUEUE_API
-from modules.k8s.kueue import flavor_name
-from modules.k8s.smoke_jobs import SUITE_JOB
+from modules.components.kueue import API as KUEUE_API
+from modules.components.kueue import flavor_name
+from modules.components.smoke_jobs import SUITE_JOB
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE, POOL_LABEL
 from smoke_tests.report import CheckOutcome, build_report, write_junit

@@ -1,168 +1,32 @@
-"""Object storage in the cluster: SeaweedFS with its S3 gateway, buckets and credentials.
-
-On eks/gke with provider s3/gcs the buckets come from the cloud stack and nothing runs in-cluster.
-"""
+"""The Pulumi adapter of modules/components/object_storage.py: deploys what its builders return."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_random as random
 
-from modules.k8s.objects import k8s_object, non_root_container_security
+from modules.components.milvus import NAMESPACE as MILVUS_NAMESPACE
+from modules.components.object_storage import (
+    ADMIN_ACTIONS,
+    COMPONENT,
+    VECTOR_BUCKET,
+    VECTOR_DB_CREDENTIALS_SECRET,
+    S3Identity,
+    bucket_actions,
+    credential_secrets,
+    s3_credentials_secret,
+    s3_identities,
+    tenant_actions,
+)
 from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
-from modules.k8s.security import COMPONENT_NAMESPACES
 from modules.spec import Spec
-
-NAMESPACE = COMPONENT_NAMESPACES["object_storage"][0]
-IDENTITIES_SECRET = "cnai-s3-identities"
-IDENTITIES_KEY = "seaweedfs_s3_config"  # the key of existingConfigSecret the SeaweedFS chart mounts
-CREDENTIALS_SECRET = "cnai-s3-credentials"
-TEAM_CREDENTIALS_SECRET = "s3-credentials"  # a team's own keys, in its namespace
-VECTOR_DB_CREDENTIALS_SECRET = "milvus-s3"  # Milvus's own keys, in its namespace
-
-
-def runs_in_cluster(spec: Spec) -> bool:
-    storage = spec.components.object_storage
-    return storage.enabled and storage.provider == "seaweedfs"
-
-
-# Pod Security `restricted` (cnai labels the namespace so): the chart's pods run as root with hostPath
-# volumes by default; cnai gives them a non-root user, seccomp, no capabilities and volume claims.
-SEAWEEDFS_UID = 1000
-DATA_SIZE_GIB = {"master": 1, "filer": 10, "volume": 100}
-
-
-def _restricted() -> dict[str, Any]:
-    """A component's security contexts (the bucket hook Job runs with the filer's)."""
-    return {
-        "podSecurityContext": {
-            "enabled": True,
-            "runAsNonRoot": True,
-            "runAsUser": SEAWEEDFS_UID,
-            "runAsGroup": SEAWEEDFS_UID,
-            "fsGroup": SEAWEEDFS_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "containerSecurityContext": {"enabled": True} | non_root_container_security(),
-    }
-
-
-def _claim(component: str) -> dict[str, Any]:
-    return {"type": "persistentVolumeClaim", "size": f"{DATA_SIZE_GIB[component]}Gi", "storageClass": ""}
-
-
-def seaweedfs_values(spec: Spec) -> dict[str, Any]:
-    """Chart values: HA masters where protected, S3 gateway with auth from a secret, buckets, metrics,
-    and pods that meet Pod Security `restricted` on volume claims."""
-    replicas = 3 if spec.cluster.protect else 1
-    logs = {"type": "emptyDir"}
-    return {
-        "global": {"seaweedfs": {"monitoring": {"enabled": spec.components.observability.enabled}}},
-        "master": {
-            "replicas": replicas,
-            "defaultReplication": "001" if replicas > 1 else "000",
-            "data": _claim("master"),
-            "logs": logs,
-            **_restricted(),
-        },
-        "volume": {
-            "replicas": max(2, replicas) if spec.cluster.protect else 1,
-            "dataDirs": [{"name": "data1", "maxVolumes": 0} | _claim("volume")],
-            **_restricted(),
-        },
-        "filer": {
-            "replicas": replicas,
-            "data": _claim("filer"),
-            "logs": logs,
-            **_restricted(),
-            "s3": {
-                "enabled": True,
-                "enableAuth": True,
-                "existingConfigSecret": IDENTITIES_SECRET,
-                "createBuckets": [{"name": b, "anonymousRead": False} for b in spec.components.object_storage.buckets],
-            },
-        },
-    }
-
-
-ADMIN_ACTIONS = ["Admin", "Read", "Write", "List", "Tagging"]
-TENANT_BUCKETS = ("datasets", "models")
-VECTOR_BUCKET = "milvus"  # Milvus's segments (a spec check requires it while the vector DB is on)
-
-
-@dataclass(frozen=True)
-class S3Identity:
-    """One S3 identity; keys may be Pulumi outputs (nothing is resolved here)."""
-
-    name: str
-    access_key: Any
-    secret_key: Any
-    actions: list[str]
-
-
-def bucket_actions(bucket: str) -> list[str]:
-    """Read, write and list one bucket, nothing else (SeaweedFS's action:bucket grants)."""
-    return [f"{action}:{bucket}" for action in ("Read", "Write", "List")]
-
-
-def tenant_actions(spec: Spec) -> list[str]:
-    """A team may read, write and list only the shared data buckets the spec declares."""
-    return [
-        a
-        for bucket in spec.components.object_storage.buckets
-        if bucket in TENANT_BUCKETS
-        for a in bucket_actions(bucket)
-    ]
-
-
-def s3_identities(identities: list[S3Identity]) -> dict[str, Any]:
-    """SeaweedFS's identity document."""
-    return {
-        "identities": [
-            {
-                "name": i.name,
-                "credentials": [{"accessKey": i.access_key, "secretKey": i.secret_key}],
-                "actions": i.actions,
-            }
-            for i in identities
-        ]
-    }
-
-
-def s3_credentials_secret(
-    namespace: str, identity: S3Identity, credentials_file: Any, name: str = TEAM_CREDENTIALS_SECRET
-) -> dict[str, Any]:
-    """An identity's keys for one namespace's clients: env-style keys and an AWS credentials file
-    (mounted as a file by servers, so no secret sits in an environment variable)."""
-    keys = {"AWS_ACCESS_KEY_ID": identity.access_key, "AWS_SECRET_ACCESS_KEY": identity.secret_key}
-    return k8s_object(
-        "v1", "Secret", name, namespace, type="Opaque", stringData=keys | {"credentials": credentials_file}
-    )
 
 
 def aws_credentials_file(identity: S3Identity) -> pulumi.Output[str]:
     template = "[default]\naws_access_key_id = {0}\naws_secret_access_key = {1}\n"
     return pulumi.Output.secret(pulumi.Output.format(template, identity.access_key, identity.secret_key))
-
-
-def credential_secrets(access_key: Any, secret_key: Any, identities_json: Any) -> list[dict[str, Any]]:
-    """The gateway's identity file, and the same keys for platform clients (MLflow, KServe, Milvus)."""
-    return [
-        k8s_object(
-            "v1", "Secret", IDENTITIES_SECRET, NAMESPACE, type="Opaque", stringData={IDENTITIES_KEY: identities_json}
-        ),
-        k8s_object(
-            "v1",
-            "Secret",
-            CREDENTIALS_SECRET,
-            NAMESPACE,
-            type="Opaque",
-            stringData={"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key},
-        ),
-    ]
 
 
 @dataclass(frozen=True)
@@ -214,21 +78,14 @@ class ObjectStorage(pulumi.ComponentResource):
             *(s3_credentials_secret(ns, tenant, aws_credentials_file(tenant)) for ns, tenant in tenants.items()),
         ]
         if vector:
-            vector_ns = COMPONENT_NAMESPACES["vector_db"][0]
             objects.append(
-                s3_credentials_secret(vector_ns, vector, aws_credentials_file(vector), VECTOR_DB_CREDENTIALS_SECRET)
+                s3_credentials_secret(
+                    MILVUS_NAMESPACE, vector, aws_credentials_file(vector), VECTOR_DB_CREDENTIALS_SECRET
+                )
             )
         secrets = object_group(f"{name}-credentials", objects, child)
         release = helm_release(
-            f"{name}-chart",
-            "seaweedfs",
-            NAMESPACE,
-            seaweedfs_values(args.spec),
-            child_of(self, opts, secrets),
+            name, COMPONENT, COMPONENT.release("seaweedfs"), args.spec, child_of(self, opts, secrets)
         )
         self.platform_identity = platform
-        self.s3_url = f"http://seaweedfs-s3.{NAMESPACE}.svc:8333"
-        self.credentials_secret = f"{NAMESPACE}/{CREDENTIALS_SECRET}"
-        self.register_outputs(
-            {"s3_url": self.s3_url, "credentials_secret": self.credentials_secret, "release": release.status}
-        )
+        self.register_outputs({"release": release.status})

@@ -1,8 +1,10 @@
-"""The platform program: the components of one environment, in dependency order."""
+"""The platform program: the security baseline, then every enabled component of the registry
+(modules/components/catalog.py) in install order, each after what it depends on."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +12,41 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from modules.cloud.outputs import OUTPUTS_DIR, kubeconfig, load_outputs
-from modules.k8s.endpoints import cluster_endpoints
-from modules.k8s.gpu_operator import GpuOperator, GpuOperatorArgs
-from modules.k8s.gpu_operator import deployed as gpu_operator_deployed
-from modules.k8s.karpenter import Karpenter, KarpenterArgs
-from modules.k8s.kserve import KServe, KServeArgs
-from modules.k8s.kueue import Kueue, KueueArgs
-from modules.k8s.milvus import Milvus, MilvusArgs
+from modules.components.catalog import component, dependencies, install_order
+from modules.components.endpoints import cluster_endpoints
+from modules.components.kserve import GATEWAY
+from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
+from modules.components.object_storage import runs_in_cluster
+from modules.components.observability import OTLP_PORTS
+from modules.components.registry import Component
+from modules.k8s.component import PlatformComponent
 from modules.k8s.mlflow import Mlflow, MlflowArgs
-from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs, S3Identity, runs_in_cluster
+from modules.k8s.object_storage import ObjectStorage, ObjectStorageArgs
 from modules.k8s.observability import Observability, ObservabilityArgs
-from modules.k8s.security import COMPONENT_NAMESPACES, SecurityBaseline, SecurityBaselineArgs
+from modules.k8s.security import SecurityBaseline, SecurityBaselineArgs
 from modules.spec import Spec
-from modules.spec.karpenter import uses_karpenter
 from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
+
+Installed = dict[str, pulumi.ComponentResource]
+Adapter = Callable[[Spec, Installed, pulumi.ResourceOptions], pulumi.ComponentResource]
+
+
+def _mlflow(spec: Spec, installed: Installed, opts: pulumi.ResourceOptions) -> pulumi.ComponentResource:
+    """MLflow takes the in-cluster store's platform keys and the collector's generated password."""
+    storage = installed.get("object_storage")
+    observability = installed.get("observability")
+    identity = storage.platform_identity if isinstance(storage, ObjectStorage) else None
+    password = observability.traces_password if isinstance(observability, Observability) else None
+    return Mlflow("mlflow", MlflowArgs(spec, identity, password), opts)
+
+
+# Components whose adapter makes credentials; every other one is a PlatformComponent.
+ADAPTERS: dict[str, Adapter] = {
+    "observability": lambda spec, installed, opts: Observability("observability", ObservabilityArgs(spec), opts),
+    "object_storage": lambda spec, installed, opts: ObjectStorage("object-storage", ObjectStorageArgs(spec), opts),
+    "mlflow": _mlflow,
+}
 
 
 def cluster_access(spec: Spec, outputs_dir: Path = OUTPUTS_DIR) -> dict[str, Any]:
@@ -34,54 +56,46 @@ def cluster_access(spec: Spec, outputs_dir: Path = OUTPUTS_DIR) -> dict[str, Any
     return {"context": spec.cluster.kube_context}
 
 
+def installs_anything(component: Component, spec: Spec) -> bool:
+    """Whether an enabled component has anything in this environment (the GPU Operator without GPU
+    pools, a cloud object store: nothing)."""
+    return bool(component.releases_for(spec)) or bool(component.objects and component.objects(spec))
+
+
 def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
-    """Declare every enabled component; returns the outputs the stack exports.
-
-    Order: the security baseline (namespaces) first; observability next, since the other charts
-    (SeaweedFS, Milvus, CloudNativePG's PodMonitor...) create ServiceMonitors whose CRDs it brings;
-    Kueue after cert-manager when it uses it for its webhook certificates.
-    """
+    """Declare every enabled component; returns the outputs the stack exports."""
     security = SecurityBaseline("security", SecurityBaselineArgs(spec), pulumi.ResourceOptions(provider=provider))
-    ready: list[pulumi.Resource] = [security]
-    outputs: dict[str, object] = {
-        "environment": spec.name,
-        "endpoints": cluster_endpoints(spec).model_dump(mode="json"),
-        "bom": pinned_versions(),  # what `cnai status` compares with the current bill of materials
+    waits_for = dependencies(spec)
+    installed: Installed = {}
+    for declared in install_order(spec):
+        if not installs_anything(declared, spec):
+            continue
+        after = [security, *(installed[key] for key in waits_for[declared.key] if key in installed)]
+        opts = pulumi.ResourceOptions(provider=provider, depends_on=after)
+        adapter = ADAPTERS.get(declared.key)
+        installed[declared.key] = adapter(spec, installed, opts) if adapter else PlatformComponent(declared, spec, opts)
+    return stack_outputs(spec)
+
+
+def stack_outputs(spec: Spec) -> dict[str, object]:
+    """The endpoints document (what `cnai smoke` reads), the BOM (what `cnai status` compares), and the
+    addresses people look up most, from the same document."""
+    document = cluster_endpoints(spec)
+    store = document.object_store
+    addresses = {
+        "prometheus_url": document.prometheus_url,
+        "otlp_url": component("observability").url("otlp", OTLP_PORTS["http"])
+        if spec.components.observability.enabled
+        else None,
+        "mlflow_url": document.mlflow_url,
+        "s3_url": store.s3_url if store and runs_in_cluster(spec) else None,
+        "s3_credentials_secret": store.credentials.kubernetes_secret if store else None,
+        "gateway": f"{KSERVE_NAMESPACE}/{GATEWAY}" if spec.components.kserve.enabled else None,
+        "local_queues": document.kubernetes.local_queues or None,
     }
-    collector_password = None
-    if spec.components.observability.enabled:
-        observability = Observability("observability", ObservabilityArgs(spec), _after(provider, ready))
-        outputs |= {"prometheus_url": observability.prometheus_url, "otlp_url": observability.otlp_url}
-        ready = [security, observability]
-        collector_password = observability.traces_password
-    identity: S3Identity | None = None
-    store: list[pulumi.Resource] = []  # the in-cluster object store, when there is one
-    if runs_in_cluster(spec):  # after observability: the SeaweedFS chart renders ServiceMonitors
-        storage = ObjectStorage("object-storage", ObjectStorageArgs(spec), _after(provider, ready))
-        outputs |= {"s3_url": storage.s3_url, "s3_credentials_secret": storage.credentials_secret}
-        identity, store = storage.platform_identity, [storage]
-    if uses_karpenter(spec):  # GPU nodes appear only through it on EKS
-        Karpenter("karpenter", KarpenterArgs(spec), _after(provider, ready))
-    if gpu_operator_deployed(spec):
-        GpuOperator("gpu-operator", GpuOperatorArgs(spec), _after(provider, ready))
-    cert_manager: list[pulumi.Resource] = []  # KServe's component installs cert-manager
-    if spec.components.kserve.enabled:
-        kserve = KServe("kserve", KServeArgs(spec), _after(provider, ready))
-        outputs["gateway"] = kserve.gateway
-        cert_manager = [kserve]
-    if spec.components.vector_db.enabled:
-        # After the object store: its component writes Milvus's key Secret.
-        Milvus("milvus", MilvusArgs(spec), _after(provider, [*ready, *store]))
-    if spec.components.mlflow.enabled:
-        mlflow = Mlflow("mlflow", MlflowArgs(spec, identity, collector_password), _after(provider, ready))
-        outputs["mlflow_url"] = mlflow.url
-    if spec.components.kueue.enabled:
-        # With cert-manager, Kueue's chart renders Certificates and an Issuer: after cert-manager's CRDs.
-        after = [*ready, *cert_manager] if spec.components.cert_manager.enabled else ready
-        kueue = Kueue("kueue", KueueArgs(spec, COMPONENT_NAMESPACES["kueue"][0]), _after(provider, after))
-        outputs["local_queues"] = kueue.local_queues
-    return outputs
-
-
-def _after(provider: k8s.Provider, dependencies: list[pulumi.Resource]) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions(provider=provider, depends_on=list(dependencies))
+    return {
+        "environment": spec.name,
+        "endpoints": document.model_dump(mode="json"),
+        "bom": pinned_versions(),
+        **{key: value for key, value in addresses.items() if value is not None},
+    }

@@ -1,4 +1,5 @@
-"""Thin Pulumi adapters shared by the components: a pinned Helm release, a group of authored objects."""
+"""Thin Pulumi adapters shared by the components: a pinned Helm release, a group of authored objects,
+a credential as a Pulumi secret."""
 
 from __future__ import annotations
 
@@ -10,29 +11,33 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from modules.components.registry import Component, Release
+from modules.spec import Spec
 from modules.spec.models import Secret
 from modules.versions import chart
 
 
 def helm_release(
-    name: str, chart_key: str, namespace: str, values: dict[str, Any], opts: pulumi.ResourceOptions
+    owner: str, component: Component, release: Release, spec: Spec, opts: pulumi.ResourceOptions
 ) -> k8s.helm.v3.Release:
-    """A Helm release of a chart pinned in modules/versions.yaml (OCI charts are addressed by URL), named
-    for its BOM key: the charts derive Service names from the release name, and the addresses cnai
-    writes (endpoints, exporters, MLflow's and Milvus's stores) are of those names. Left unset, Pulumi
-    would give the release a random suffix and every such address would point nowhere."""
-    pinned = chart(chart_key)
+    """One of a component's Helm releases (modules/components/registry.py), in its namespace, with the
+    values its declaration derives from the spec. The chart is pinned in modules/versions.yaml (OCI
+    charts are addressed by URL) and the release is named for its BOM key: the charts derive Service
+    names from the release name, and the addresses cnai writes (endpoints, exporters, MLflow's and
+    Milvus's stores) are of those names. Left unset, Pulumi would give the release a random suffix and
+    every such address would point nowhere."""
+    pinned = chart(release.chart)
     oci = pinned["repo"].startswith("oci://")
     return k8s.helm.v3.Release(
-        name,
+        f"{owner}-{release.resource}",
         k8s.helm.v3.ReleaseArgs(
-            name=chart_key,
+            name=release.chart,
             chart=f"{pinned['repo']}/{pinned['chart']}" if oci else pinned["chart"],
             version=pinned["version"],
             repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned["repo"]),
-            namespace=namespace,
+            namespace=component.namespace,
             create_namespace=False,  # namespaces come from the security baseline, with their labels
-            values=values,
+            values=release.values(spec),
             atomic=True,
             cleanup_on_fail=True,
         ),

@@ -23,8 +23,8 @@ from typing import Any
 
 import yaml
 
+from modules.components import cert_manager
 from modules.errors import CnaiError
-from modules.k8s.kserve import CERT_MANAGER_VALUES
 from modules.spec.loader import REPO_ROOT
 from modules.versions import chart
 
@@ -53,7 +53,7 @@ CRD_CHARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "envoy-gateway": ("", {}),
     "kube-prometheus-stack": ("charts/crds", {}),
     "cloudnative-pg": ("", {}),
-    "cert-manager": ("", CERT_MANAGER_VALUES),
+    "cert-manager": ("", cert_manager.VALUES),
     "gpu-operator": ("", {}),  # ClusterPolicy, NVIDIADriver, NodeFeatureDiscovery's
     "karpenter-crd": ("", {}),  # NodePool, EC2NodeClass (EKS GPU pools)
 }

@@ -1,7 +1,7 @@
 """EKS GPU pools autoscaled for real in the sim: Karpenter with its kwok cloud provider (pure builders).
 
 The sim then creates no node of an EKS GPU pool. Karpenter's own provisioning logic reads the pool's
-NodePool (the one cnai deploys, modules/k8s/karpenter.py, with its node class reference pointed at
+NodePool (the one cnai deploys, modules/components/karpenter.py, with its node class reference pointed at
 the provider's KWOKNodeClass instead of an EC2NodeClass), sees a pending pod that needs the pool,
 launches a NodeClaim of the pool's instance type, and the provider registers a Node the sim's kwok
 then runs; empty nodes go after the NodePool's consolidation delay. What stands in for AWS is the
@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from modules.k8s.karpenter import CAPACITY_TYPE, karpenter_objects
+from modules.components.karpenter import CAPACITY_TYPE, karpenter_objects
 from modules.sim.nodes import karpenter_group
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE

@@ -2,7 +2,7 @@
 
 The groups come from the same builders the real clusters get: the cloud stacks' node pools
 (modules/cloud/node_pools.py: GKE's pools, EKS's system group) and, for EKS GPU pools, the Karpenter
-NodePools (modules/k8s/karpenter.py): name, instance type, labels and taints. Each group is emulated at
+NodePools (modules/components/karpenter.py): name, instance type, labels and taints. Each group is emulated at
 its autoscaling maximum (the sim has no autoscaler). A node's allocatable is its instance's vCPUs and memory minus the
 kubelet reservation below; its GPU resource is what the GPU Operator's device plugin would advertise
 for the pool's sharing (whole GPUs, time-slicing replicas, or MIG slices).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
-from modules.k8s.karpenter import karpenter_objects
+from modules.components.karpenter import karpenter_objects
 from modules.sim.servers import KWOK_NODE_ANNOTATION
 from modules.spec import Spec
 from modules.spec.instances import INSTANCE_SHAPES, Shape, allocatable, max_pods

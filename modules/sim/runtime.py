@@ -30,9 +30,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.cluster import apply as kube
+from modules.components.kserve import kserve_values
+from modules.components.kueue import kueue_manager_config, kueue_values
 from modules.errors import CnaiError
-from modules.k8s.kserve import kserve_values
-from modules.k8s.kueue import kueue_manager_config, kueue_values
 from modules.local.reaper import processes_of, reap
 from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervisord, write_config_files, write_private
 from modules.local.server import ConfigFile, Server

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from modules.k8s.kserve import NAMESPACE as KSERVE_NAMESPACE
+from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, Server
 from modules.sim.pki import SERVICE_CIDR, Identity
@@ -325,7 +325,7 @@ def kwok(paths: SimPaths, ports: SimPorts, kwok_binary: str, stages: str) -> Ser
 
 
 def kueue_config(manager_config: dict, paths: SimPaths, ports: SimPorts) -> dict:
-    """cnai's Kueue Configuration (modules.k8s.kueue.kueue_manager_config) with the sim's process
+    """cnai's Kueue Configuration (modules.components.kueue.kueue_manager_config) with the sim's process
     settings: loopback listeners, no leader election, and Kueue's own certificate management, which
     finds the certificate the sim put in its Secret valid, writes it to certDir and injects its CA
     into the webhook configurations and CRDs. (Without it, Kueue reads its metrics certificate from

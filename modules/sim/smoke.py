@@ -22,13 +22,13 @@ from rich.console import Console
 from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
 from modules.cluster.smoke import JobOutcome, check_outcome, collect, run_jobs, write_report
-from modules.k8s.endpoints import cluster_endpoints
-from modules.k8s.kserve import SMOKE_MODEL, smoke_inference_service
-from modules.k8s.kueue import API as KUEUE_API
-from modules.k8s.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
-from modules.k8s.objects import k8s_object
-from modules.k8s.render import OBJECT_BUILDERS
-from modules.k8s.smoke_jobs import smoke_manifests
+from modules.components.endpoints import cluster_endpoints
+from modules.components.kserve import SMOKE_MODEL, smoke_inference_service
+from modules.components.kueue import API as KUEUE_API
+from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
+from modules.components.objects import k8s_object
+from modules.components.render import object_files
+from modules.components.smoke_jobs import smoke_manifests
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
@@ -50,7 +50,7 @@ class EnvironmentRun:
 
 def platform_objects(spec: Spec) -> list[dict[str, Any]]:
     """Every object cnai authors for the environment except the smoke Jobs (the run applies those)."""
-    return [obj for name, builder in OBJECT_BUILDERS.items() if name != "smoke-jobs" for obj in builder(spec)]
+    return [obj for stem, objects in object_files(spec).items() if stem != "smoke-jobs" for obj in objects]
 
 
 def stand_in_secrets(spec: Spec) -> list[dict[str, Any]]:

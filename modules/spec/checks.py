@@ -6,10 +6,10 @@ import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
-from modules.k8s.namespaces import namespace_owner
 from modules.spec.accelerators import ACCELERATORS
 from modules.spec.errors import SpecError
 from modules.spec.models import CLOUD_TARGETS, GpuPool, Spec
+from modules.spec.namespaces import namespace_owner
 
 Check = Callable[[Spec], Iterator[SpecError]]
 

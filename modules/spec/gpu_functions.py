@@ -2,7 +2,7 @@
 choice. Two owners of one function break nodes in ways no single manifest shows: two device plugins
 advertise nvidia.com/gpu twice, two MIG managers repartition under each other, a container driver over
 a host driver fails to load. The cloud node pools (modules/cloud/node_pools.py), the GPU Operator's
-values (modules/k8s/gpu_operator.py) and the docs read this table; nothing else decides.
+values (modules/components/gpu_operator.py) and the docs read this table; nothing else decides.
 
 | target | driver | toolkit | device plugin | MIG manager |
 |---|---|---|---|---|

@@ -1,7 +1,7 @@
 """GPU node autoscaling on EKS with Karpenter: what its two halves must agree on, derived once.
 
-The cloud stack (modules/cloud/karpenter.py: node and controller roles, the interruption queue, the
-discovery tags) and the cluster program (modules/k8s/karpenter.py: the controller, one NodePool and one
+The cloud stack (modules/cloud/eks/karpenter.py: node and controller roles, the interruption queue, the
+discovery tags) and the cluster program (modules/components/karpenter.py: the controller, one NodePool and one
 EC2NodeClass per GPU pool) both name the same AWS objects; neither restates the other's names.
 
 EKS managed node groups cannot leave zero nodes without an autoscaler, and Karpenter scales each GPU
@@ -12,8 +12,9 @@ declares `min_nodes: 0` (a spec check says so).
 from __future__ import annotations
 
 from modules.spec.models import Spec
+from modules.spec.namespaces import PLATFORM_NAMESPACES
 
-NAMESPACE = "karpenter"  # its own, default-deny like every platform namespace (modules/k8s/security.py)
+NAMESPACE = PLATFORM_NAMESPACES["karpenter"]  # default-deny like every platform namespace (components/security.py)
 SERVICE_ACCOUNT = "karpenter"
 DISCOVERY_TAG = "karpenter.sh/discovery"  # on the private subnets and the cluster security group
 

@@ -9,11 +9,11 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from modules.k8s.namespaces import COMPONENT_NAMESPACES, SYSTEM_NAMESPACES, SYSTEM_PREFIX
 from modules.spec.accelerators import ACCELERATORS
 from modules.spec.checks import PUBLIC_PREFIX
 from modules.spec.loader import MAX_FILE_BYTES, NAME_RULE
 from modules.spec.models import Spec
+from modules.spec.namespaces import PLATFORM_NAMESPACES, SYSTEM_NAMESPACES, SYSTEM_PREFIX
 from modules.spec.yaml_bounded import MAX_ALIASES, MAX_DEPTH, MAX_VALUES
 
 HEADER = """# Environment spec reference
@@ -29,11 +29,11 @@ whole. Unknown keys are errors. Credentials are never plaintext: a secret is `{s
 Check an environment with `cnai spec check ENV`; see the merged result with `cnai spec show ENV`.
 On eks and gke, where cnai picks the machines, the check also proves that every workload cnai pins to a
 GPU pool (the smoke jobs, the GPU serving runtime) fits one node of the pool after the cloud's kubelet
-reservation (`modules/k8s/fit.py`; the figures are the sim's node allocatable): an error names the
+reservation (`modules/components/fit.py`; the figures are the sim's node allocatable): an error names the
 workload, the pool, the instance type, and requested vs allocatable CPU and memory.
 """
 
-_PLATFORM_NAMESPACES = ", ".join(f"`{ns}`" for ns, _ in COMPONENT_NAMESPACES.values())
+_PLATFORM_NAMESPACES = ", ".join(f"`{ns}`" for ns in PLATFORM_NAMESPACES.values())
 RULES = f"""
 Limits: a stack file or blueprint is UTF-8 and at most {MAX_FILE_BYTES // 2**20} MiB.
 YAML nests at most {MAX_DEPTH} levels, uses at most {MAX_ALIASES} aliases (`*name`) and holds at most {MAX_VALUES:,} values once aliases are expanded.

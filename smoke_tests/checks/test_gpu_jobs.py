@@ -36,3 +36,15 @@ def test_performance(jobs: JobRunner, job: str):
     if result.status == "skip":
         pytest.skip(result.message)
     assert_passed(result)
+
+
+def test_gemm_spread(jobs: JobRunner):
+    """The node's GPUs against each other (slowest >= GEMM_SPREAD_RATIO x the median), on its own line
+    of the report; skipped with the job's reason where there is nothing to compare (CPU only, one GPU)."""
+    gemm = jobs.results.get("gemm")
+    if gemm is None or "spread" not in gemm.metrics:
+        pytest.skip("blocked by gemm (not run)")
+    spread = gemm.metrics["spread"]
+    if spread["status"] == "skip":
+        pytest.skip(spread["reason"])
+    assert spread["status"] == "pass", f"gemm spread: {spread['reason']} - by device {gemm.metrics['tflops_by_device']}"

@@ -8,7 +8,7 @@ import torch
 
 from smoke_tests.jobs.common import accelerator_of, device_info, parser, run_job, synchronize, time_it
 from smoke_tests.result import JobResult
-from smoke_tests.thresholds import gemm_spread_verdict, gemm_verdict
+from smoke_tests.thresholds import gemm_ratios_to_peak, gemm_spread_verdict, gemm_status, gemm_verdict
 
 
 def device_tflops(device: torch.device, sizes: list[int], repeats: int) -> dict[str, float]:
@@ -27,28 +27,33 @@ def device_tflops(device: torch.device, sizes: list[int], repeats: int) -> dict[
 
 
 def gemm(device: torch.device, sizes: list[int], repeats: int) -> JobResult:
-    """Every GPU the job reserved, one after the other (each judged against the peak, the set against
-    its median); the CPU once."""
-    devices = [torch.device("cuda", i) for i in range(torch.cuda.device_count())] if device.type == "cuda" else [device]
+    """Every CUDA device the job sees (the GPUs its pod reserved), one after the other: each as a ratio
+    to its own datasheet peak, the slowest judged against the peak, the set against its median; the
+    CPU once, where the spread check is skipped."""
+    on_gpu = device.type == "cuda"
+    devices = [torch.device("cuda", i) for i in range(torch.cuda.device_count())] if on_gpu else [device]
     by_device = [device_tflops(d, sizes, repeats) for d in devices]
     best = [max(sizes_measured.values()) for sizes_measured in by_device]
+    peaks = [accelerator_of(d) for d in devices]
     # The node is as fast as its slowest GPU: that one is judged against the peak.
-    verdict = gemm_verdict(min(best), accelerator_of(device))
-    spread = gemm_spread_verdict(best)
-    status = "fail" if "fail" in (verdict.status, spread.status) else verdict.status
+    slowest = best.index(min(best))
+    verdict = gemm_verdict(best[slowest], peaks[slowest])
+    spread = gemm_spread_verdict(best, on_gpu=on_gpu)
     return JobResult(
         "gemm",
-        status,
+        gemm_status(verdict, spread),
         device_info(device),
         metrics={
-            "tflops": min(best),
+            "tflops": best[slowest],
             "tflops_by_device": best,
-            "tflops_by_size": by_device[best.index(min(best))],
-            "dtype": "bfloat16" if device.type == "cuda" else "float32",
+            "ratio_to_peak_by_device": gemm_ratios_to_peak(best, peaks),
+            "tflops_by_size": by_device[slowest],
+            "spread": {"status": spread.status, "slowest_to_median": spread.ratio, "reason": spread.reason},
+            "dtype": "bfloat16" if on_gpu else "float32",
         },
         expected=verdict.expected | spread.expected,
         ratio_to_peak=verdict.ratio,
-        message=f"{verdict.reason}; {spread.reason}",
+        message=f"{verdict.reason}; spread {spread.status}: {spread.reason}",
     )
 
 

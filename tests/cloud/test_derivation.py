@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from modules.k8s.gpu_operator import gpu_operator_values, time_slicing_config_map
-from modules.k8s.karpenter import karpenter_objects
-from modules.k8s.kueue import flavor_name, resource_flavors
+from modules.components.gpu_operator import gpu_operator_values, time_slicing_config_map
+from modules.components.karpenter import karpenter_objects
+from modules.components.kueue import flavor_name, resource_flavors
 from modules.spec import load_spec
 from modules.spec.gpu_functions import GKE_DEVICE_PLUGIN_OFF
 from tests.cloud.conftest import resources

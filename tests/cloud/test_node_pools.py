@@ -1,5 +1,5 @@
 """Cloud node pools derive from the spec's pools, consistently with the GPU Operator's driver (EKS GPU pools:
-tests/k8s/test_karpenter.py)."""
+tests/components/test_karpenter.py)."""
 
 from __future__ import annotations
 

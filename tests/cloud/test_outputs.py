@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from modules.cloud.identities import workloads
 from modules.cloud.outputs import CloudOutputsError, kubeconfig, load_outputs, parse_outputs
+from modules.components.catalog import workloads
 from modules.k8s.platform import cluster_access
 from modules.spec import load_spec
 

@@ -33,6 +33,16 @@ def test_golden_cloud_stack(env, synthesized):
 
 
 @pytest.mark.parametrize("env", CLOUD_ENVS)
+def test_resources_are_addressed_by_their_id_in_the_stack_scope(env, stacks):
+    """The concern modules declare into the stack itself: a nested construct would prefix and hash the
+    addresses (as Karpenter's, which always had its own), and `tofu apply` would replace live resources."""
+    for kind, declared in stacks[env]["resource"].items():
+        for address, resource in declared.items():
+            scope, _, construct_id = resource["//"]["metadata"]["path"].partition("/")
+            assert scope == env and ("/" not in construct_id or address.startswith("karpenter_")), (kind, address)
+
+
+@pytest.mark.parametrize("env", CLOUD_ENVS)
 def test_outputs_are_the_platform_contract_and_the_ca_is_sensitive(env, stacks):
     outputs = stacks[env]["output"]
     assert sorted(outputs) == sorted(OUTPUTS)

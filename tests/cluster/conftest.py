@@ -1,4 +1,7 @@
-"""Cluster lifecycle tests run the real cnai code against recording stand-ins for the external CLIs."""
+"""Cluster lifecycle tests run the real cnai code against recording stand-ins for the external CLIs.
+
+The environments (dev, prod, kind, onprem) are built ones (tests/specs.py): CNAI_STACKS points at them
+for every test here, so what cnai loads by name is what the tests built, never stacks/platform."""
 
 from __future__ import annotations
 
@@ -6,15 +9,26 @@ import json
 
 import pytest
 
-from modules.cloud.identities import workloads
-from modules.k8s.endpoints import cluster_endpoints
-from modules.spec import load_spec
+from modules.components.catalog import workloads
+from modules.components.endpoints import cluster_endpoints
+from modules.spec import Spec
 from modules.versions import pinned_versions
+from tests import specs
 from tests.cluster.standins import StandIns
 
 
+def built(env: str) -> Spec:
+    """The built environment `env` (the one cnai loads by that name in these tests)."""
+    return specs.spec(specs.stand_in(env))
+
+
+@pytest.fixture(autouse=True)
+def built_environments(tmp_path, monkeypatch) -> None:
+    specs.use_stacks(monkeypatch, tmp_path / "environments", [specs.stand_in(env) for env in specs.CLUSTER_STAND_INS])
+
+
 def tofu_outputs(env: str) -> str:
-    spec = load_spec(env)
+    spec = built(env)
     values = {
         "cluster_name": f"cnai-{env}",
         "cluster_endpoint": "https://api.example.internal",
@@ -46,7 +60,7 @@ def healthy_answers(standins: StandIns, env: str) -> None:
     standins.answer("kubectl config view", "apiVersion: v1\nkind: Config\ncurrent-context: onprem-admin\n")
     standins.answer("tofu plan", "Plan: 61 to add, 0 to change, 0 to destroy.\n")
     standins.answer("tofu output -json", tofu_outputs(env))
-    standins.answer("pulumi stack output endpoints", cluster_endpoints(load_spec(env)).model_dump_json())
+    standins.answer("pulumi stack output endpoints", cluster_endpoints(built(env)).model_dump_json())
     standins.answer("pulumi stack output bom", json.dumps(pinned_versions()))
     quotas = [{"metric": "NVIDIA_H100_GPUS", "limit": 64, "usage": 0}, {"metric": "NVIDIA_A100_80GB_GPUS", "limit": 8}]
     standins.answer("gcloud compute regions describe", json.dumps({"quotas": quotas}))

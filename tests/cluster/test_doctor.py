@@ -18,10 +18,9 @@ from modules.cloud.stack import synth
 from modules.cluster.doctor import Finding, diagnose, failed
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import Shell, at_least, parse_version
-from modules.spec import load_spec
 from modules.spec.loader import REPO_ROOT
 from modules.versions import binary
-from tests.cluster.conftest import daemonsets, healthy_answers
+from tests.cluster.conftest import built, daemonsets, healthy_answers
 
 
 def findings(env: str) -> dict[str, Finding]:
@@ -132,7 +131,7 @@ def test_standin_eks_quota_counts_vcpus_of_the_derived_instance_type(standins):
 def test_standin_a_stale_synthesized_stack_fails_the_driver_check(standins, tmp_path):
     healthy_answers(standins, "prod")
     paths = ClusterPaths.from_env("prod")
-    synth(load_spec("prod"), paths.synth_out)
+    synth(built("prod"), paths.synth_out)
     assert findings("prod")["driver strategy"].level == "ok"
     stack_file = paths.stack_file
     stack = json.loads(stack_file.read_text())

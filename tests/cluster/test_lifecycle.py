@@ -15,15 +15,14 @@ import yaml
 from modules.cloud.outputs import load_outputs
 from modules.cluster.lifecycle import Lifecycle, LifecycleError
 from modules.cluster.paths import ClusterPaths
-from modules.spec import load_spec
-from tests.cluster.conftest import SMOKE_REPORT, healthy_answers
+from tests.cluster.conftest import SMOKE_REPORT, built, healthy_answers
 
 
 def lifecycle(env: str, confirm: bool = True, smoke_report: dict[str, Any] | None = None) -> Lifecycle:
     """The real lifecycle; its smoke run is a stand-in that records what it was given and writes the
     report it is told to (modules.cluster.smoke itself runs against the sim: tests/sim/test_smoke_run.py)."""
     life = Lifecycle(
-        load_spec(env), ClusterPaths.from_env(env), confirm=lambda question: confirm, connect=lambda path: path
+        built(env), ClusterPaths.from_env(env), confirm=lambda question: confirm, connect=lambda path: path
     )
     runs: list[dict[str, Any]] = []
 
@@ -113,7 +112,7 @@ def test_standin_tofu_runs_in_the_synthesized_stack_and_pulumi_in_the_platform_w
             assert call["env"]["PULUMI_SKIP_UPDATE_CHECKS"] == "true"
     assert {c["tool"] for c in calls} == {"tofu", "pulumi"}
     # what the platform stack will read (stacks/platform/__main__.py -> cluster_access) is tofu's real output
-    assert load_outputs(load_spec("dev"), life.paths.outputs).cluster_name == "cnai-dev"
+    assert load_outputs(built("dev"), life.paths.outputs).cluster_name == "cnai-dev"
 
 
 @pytest.mark.parametrize(
@@ -237,7 +236,7 @@ def test_down_refuses_a_protected_environment_and_runs_nothing(standins):
 def test_standin_down_destroys_platform_then_cloud_after_naming_both(standins):
     healthy_answers(standins, "prod")
     asked: list[str] = []
-    life = Lifecycle(load_spec("prod"), ClusterPaths.from_env("prod"), confirm=lambda q: asked.append(q) or True)
+    life = Lifecycle(built("prod"), ClusterPaths.from_env("prod"), confirm=lambda q: asked.append(q) or True)
     life.down(allow_protected=True)
     assert asked == [
         "Destroy prod: the platform (Pulumi stack prod), then the GKE cluster cnai-prod, its network and its buckets?"
@@ -284,6 +283,6 @@ def test_standin_existing_cluster_up_takes_its_credentials_and_down_leaves_the_c
     assert not any(c.startswith(("kind ", "tofu ")) for c in commands)
     standins.clear()
     asked: list[str] = []
-    Lifecycle(load_spec("onprem"), life.paths, confirm=lambda q: asked.append(q) or True).down(allow_protected=False)
+    Lifecycle(built("onprem"), life.paths, confirm=lambda q: asked.append(q) or True).down(allow_protected=False)
     assert asked == ["Destroy onprem: the platform (Pulumi stack onprem)?"]
     assert standins.commands() == ["pulumi destroy --stack onprem --yes --non-interactive --skip-preview"]

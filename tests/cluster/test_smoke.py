@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from modules.cluster.smoke import NO_CONTAINERS, JobOutcome, collect, job_checks
-from modules.k8s.smoke_jobs import SUITE_JOB
+from modules.components.smoke_jobs import SUITE_JOB
 from smoke_tests.result import JobResult
 from smoke_tests.runner import REPORT_MARKER
 

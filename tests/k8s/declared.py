@@ -140,7 +140,7 @@ def rendered_releases(helm: str, releases: list[dict[str, Any]], defaults: bool 
     """Release name -> its chart's documents (release namespace set), rendered with the values the
     program passes, or with the chart's defaults (to tell what cnai's values change). Read-only: the
     documents are shared by every test that renders the same release with the same values."""
-    from modules.k8s.references import placed
+    from modules.components.references import placed
     from modules.sim.charts import render
 
     out = {}

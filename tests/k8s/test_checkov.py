@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modules.k8s.render import rendered_files
+from modules.components.render import rendered_files
 from modules.spec import list_envs, load_spec
 from tests.k8s.declared import built_helm, content, rendered_releases
 

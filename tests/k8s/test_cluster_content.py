@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from modules.k8s.endpoints import cluster_endpoints
-from modules.k8s.references import (
+from modules.components.endpoints import cluster_endpoints
+from modules.components.references import (
     missing_addresses,
     missing_references,
     strings,

@@ -18,7 +18,7 @@ from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalError, LocalRuntime, disk_megabytes
 from modules.spec import validate
 from modules.spec.models import LocalPorts
-from tests.conftest import env_document
+from tests import specs
 from tests.local.stacks import NO_RETRIES, running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -50,7 +50,7 @@ def small_disk(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def runtime(small_disk):
-    document = env_document("local")
+    document = specs.local_document()
     document["local"] = {"ports": ports_apart()}
     yield from running_stack(validate("local", document), small_disk / "home")
 
@@ -102,7 +102,7 @@ TOO_SMALL_FOR_THE_STORE_MB = 200
 
 def store_only(ports_shift: int) -> LocalRuntime:
     """The object store alone (the other servers are not what these tests are about)."""
-    document = env_document("local")
+    document = specs.local_document()
     document["local"] = {
         "ports": {
             k: v + ports_shift if v < 20000 else v + ports_shift - 10000 for k, v in LocalPorts().model_dump().items()

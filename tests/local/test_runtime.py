@@ -33,7 +33,7 @@ from modules.local.runtime import ORPHANED, LocalError, LocalRuntime, is_healthy
 from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
 from modules.spec.models import LocalPorts
-from tests.conftest import env_document
+from tests import specs
 from tests.local.stacks import running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
@@ -43,7 +43,7 @@ RESTART_TIMEOUT_S = 90
 
 
 def shifted_spec() -> Spec:
-    document = env_document("local")
+    document = specs.local_document()
     defaults = LocalPorts().model_dump()
     document["local"] = {"ports": {k: v + PORT_SHIFT if v < 20000 else v + 11000 for k, v in defaults.items()}}
     return validate("local", document)

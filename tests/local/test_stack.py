@@ -15,8 +15,9 @@ from modules.local.seaweedfs import s3_identities
 from modules.local.server import S3Credentials
 from modules.local.stack import component_states, local_endpoints, local_servers
 from modules.local.supervisor import supervisord_conf
-from modules.spec import validate
-from tests.conftest import assert_golden, env_document
+from modules.spec import load_spec, validate
+from tests import specs
+from tests.conftest import assert_golden
 
 PATHS = LocalPaths(home=Path("/state"), venvs_root=Path("/venvs"))
 LAUNCHER = ["/python", "-m", "modules.local.reaper"]
@@ -38,7 +39,7 @@ def test_cluster_only_components_are_listed_not_run(local_spec):
 
 
 def test_disabled_component_is_not_started():
-    document = env_document("local")
+    document = specs.local_document()
     document["components"]["vector_db"] = {"enabled": False}
     spec = validate("local", document)
     servers = local_servers(spec, PATHS, CREDS)
@@ -48,7 +49,7 @@ def test_disabled_component_is_not_started():
 
 
 def test_ports_come_from_the_spec():
-    document = env_document("local")
+    document = specs.local_document()
     document["local"] = {"ports": {"mlflow": 15000, "prometheus": 19090}}
     servers = {s.name: s for s in local_servers(validate("local", document), PATHS, CREDS)}
     assert servers["mlflow"].ports == {"http": 15000}
@@ -101,7 +102,10 @@ def test_model_settings_use_the_mlflow_runtime():
     assert settings["parameters"]["uri"] == "models:/m/1"
 
 
-def test_golden_local_configs(local_spec, servers):
+def test_golden_local_configs():
+    """What the shipped local environment renders (these goldens are of the shipped file, on purpose)."""
+    local_spec = load_spec("local")
+    servers = local_servers(local_spec, PATHS, CREDS, "/usr/bin/prometheus")
     assert_golden("local/supervisord.conf", supervisord_conf(servers, PATHS, LAUNCHER))
     for server in servers:
         for config in server.files:

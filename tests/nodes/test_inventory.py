@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import yaml
 
-from modules.k8s.gpu_operator import gpu_operator_values
-from modules.k8s.kueue import flavor_name, resource_flavors
+from modules.components.gpu_operator import gpu_operator_values
+from modules.components.kueue import flavor_name, resource_flavors
 from modules.nodes.inventory import SUPPORTED_DISTRIBUTIONS, node_inventory, pool_group
 from modules.spec import load_spec
 from modules.versions import binary
+from tests import specs
 from tests.conftest import assert_golden
 from tests.test_cli import cnai
 
 
 def test_golden_onprem_inventory():
+    """What the shipped onprem environment renders (the golden is of the shipped file, on purpose)."""
     assert_golden("nodes/onprem-inventory.yml", yaml.safe_dump(node_inventory(load_spec("onprem")), sort_keys=False))
 
 
 def test_one_group_per_pool_with_its_hosts_and_their_connection():
-    spec = load_spec("onprem")
+    spec = specs.spec(specs.onprem_like())
     groups = node_inventory(spec)["all"]["children"]
     assert list(groups) == ["gpu_pool_l40s", "gpu_pool_a100_mig"]
     for pool in spec.gpu_pools:
@@ -29,7 +31,7 @@ def test_one_group_per_pool_with_its_hosts_and_their_connection():
 
 
 def test_node_labels_and_taints_are_what_the_kueue_flavor_and_gpu_operator_select_on():
-    spec = load_spec("onprem")
+    spec = specs.spec(specs.onprem_like())
     groups = node_inventory(spec)["all"]["children"]
     flavors = {f["metadata"]["name"]: f["spec"] for f in resource_flavors(spec)}
     for pool in spec.gpu_pools:
@@ -43,7 +45,7 @@ def test_node_labels_and_taints_are_what_the_kueue_flavor_and_gpu_operator_selec
 
 
 def test_driver_and_toolkit_are_installed_by_exactly_one_side():
-    spec = load_spec("onprem")
+    spec = specs.spec(specs.onprem_document())
     shared = node_inventory(spec)["all"]["vars"]
     values = gpu_operator_values(spec)
     assert shared["cnai_driver"] == "preinstalled" and values["driver"]["enabled"] is False
@@ -51,7 +53,7 @@ def test_driver_and_toolkit_are_installed_by_exactly_one_side():
 
 
 def test_versions_come_from_the_bill_of_materials():
-    versions = node_inventory(load_spec("onprem"))["all"]["vars"]["cnai_versions"]
+    versions = node_inventory(specs.spec(specs.onprem_document()))["all"]["vars"]["cnai_versions"]
     assert versions["nvidia_driver_branch"] == {
         "Debian": binary("nvidia-driver-branch-debian12"),
         "Ubuntu": binary("nvidia-driver-branch"),

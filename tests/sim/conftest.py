@@ -11,6 +11,8 @@ import pytest
 from modules.sim import build
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import SimPaths, SimPorts
+from modules.spec import Spec
+from tests import specs
 
 
 def require_binaries(*names: str) -> None:
@@ -26,6 +28,19 @@ def require_binaries(*names: str) -> None:
         pytest.skip(message)
 
 
+def built(env: str) -> Spec:
+    """The built environment `env` (tests/specs.py) that the sim tests emulate under that name."""
+    return specs.spec(specs.stand_in(env))
+
+
+class BuiltSim(SimRuntime):
+    """The sim emulating built environments by name (dev, prod: tests/specs.py), not the shipped files."""
+
+    @property
+    def specs(self) -> list[Spec]:
+        return [built(env) for env in self.emulates]
+
+
 @pytest.fixture(scope="session")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimRuntime]:
     """A running sim emulating dev's and prod's node groups, torn down (and checked) at the end."""
@@ -33,7 +48,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimRuntime]:
     home = (
         Path(os.environ["CNAI_SIM_TEST_HOME"]) if "CNAI_SIM_TEST_HOME" in os.environ else tmp_path_factory.mktemp("sim")
     )
-    runtime = SimRuntime(
+    runtime = BuiltSim(
         ("dev", "prod"), SimPaths(home), SimPorts.from_base(int(os.environ.get("CNAI_SIM_TEST_PORT_BASE", "27400")))
     )
     runtime.up()

@@ -12,18 +12,18 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from modules.cluster import apply as kube
-from modules.k8s.render import helm_releases
-from modules.k8s.security import security_objects
+from modules.components.render import helm_releases
+from modules.components.security import security_objects
 from modules.sim import build
 from modules.sim.charts import INSTALLED_KINDS, render
 from modules.sim.runtime import SimRuntime
-from modules.spec import load_spec
-from modules.spec.loader import list_envs
+from tests.sim.conftest import built
+from tests.specs import CLUSTER_STAND_INS
 
 pytestmark = pytest.mark.sim
 
-# Every cluster environment: this needs only their namespaces, not nodes of their pools.
-ENVIRONMENTS = tuple(e for e in list_envs() if load_spec(e).is_cluster)
+# A built environment of every cluster target: this needs only their namespaces, not nodes of their pools.
+ENVIRONMENTS = CLUSTER_STAND_INS
 # What the sim itself installs of these charts, rewired to its local controllers (charts.installable):
 # applied for real at `cnai up sim`; a dry run of the unwired originals would merge `service` into them.
 INSTALLED_BY_THE_SIM = {"kueue", "kserve"}
@@ -35,7 +35,7 @@ KNOWN_POD_SECURITY_VIOLATIONS: dict[str, set[str]] = {}
 
 
 def _releases(env: str) -> list[dict[str, Any]]:
-    return helm_releases(load_spec(env))
+    return helm_releases(built(env))
 
 
 CASES = [(env, r["name"]) for env in ENVIRONMENTS for r in _releases(env)]
@@ -62,7 +62,7 @@ def namespaces(sim: SimRuntime) -> None:
     """The namespaces of both environments with cnai's Pod Security labels (dev's and prod's agree)."""
     dyn = sim.client()
     for env in ENVIRONMENTS:
-        kube.apply_all(dyn, [o for o in security_objects(load_spec(env)) if o["kind"] == "Namespace"])
+        kube.apply_all(dyn, [o for o in security_objects(built(env)) if o["kind"] == "Namespace"])
 
 
 @pytest.mark.parametrize(("env", "name"), CASES, ids=[f"{e}-{n}" for e, n in CASES])
@@ -116,7 +116,7 @@ def test_pod_templates_meet_their_namespaces_pod_security_level(sim: SimRuntime,
 
 def test_pod_security_is_enforced_where_cnai_labels_it_restricted(sim: SimRuntime, namespaces: None):
     """The check above can fail: a pod that sets nothing of the restricted profile is refused there."""
-    spec = load_spec("prod")
+    spec = built("prod")
     restricted = next(
         o["metadata"]["name"]
         for o in security_objects(spec)

@@ -18,7 +18,7 @@ from modules.sim import build
 from modules.sim.nodes import node_groups, node_name
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import KUEUE_NAMESPACE
-from modules.spec import load_spec
+from tests.sim.conftest import built
 
 pytestmark = pytest.mark.sim
 
@@ -72,7 +72,7 @@ def test_every_component_is_running_and_healthy(sim: SimRuntime):
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_every_emulated_pool_has_ready_nodes_of_its_shape(sim: SimRuntime, env: str):
-    spec = load_spec(env)
+    spec = built(env)
     api = sim.client().resources.get(api_version="v1", kind="Node")
     for group in node_groups(spec):
         for index in range(group.max_nodes):

@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from modules.sim.runtime import SimError, SimRuntime
+from modules.sim.runtime import SimError
 from modules.sim.servers import SimPaths, SimPorts
-from tests.sim.conftest import require_binaries
+from tests.sim.conftest import BuiltSim, require_binaries
 
 pytestmark = pytest.mark.sim
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.sim
 def test_a_taken_port_names_it_and_starts_nothing(tmp_path):
     require_binaries()
     ports = SimPorts.from_base(27600)
-    runtime = SimRuntime(("dev",), SimPaths(tmp_path), ports)
+    runtime = BuiltSim(("dev",), SimPaths(tmp_path), ports)
     with socket.socket() as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         holder.bind(("127.0.0.1", ports.apiserver))
@@ -27,7 +27,7 @@ def test_a_taken_port_names_it_and_starts_nothing(tmp_path):
     assert runtime.leftovers() == []
 
 
-class BrokenScheduler(SimRuntime):
+class BrokenScheduler(BuiltSim):
     def servers(self):
         plan = super().servers()
         for server in plan:

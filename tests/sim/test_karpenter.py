@@ -15,14 +15,13 @@ import pytest
 
 from modules.cluster import apply as kube
 from modules.cluster.apply import is_true
-from modules.k8s.karpenter import NODE_POOL_API
-from modules.k8s.smoke_jobs import smoke_jobs
+from modules.components.karpenter import NODE_POOL_API
+from modules.components.smoke_jobs import smoke_jobs
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import SimPaths, SimPorts
 from modules.sim.smoke import platform_objects, stand_in_secrets
-from modules.spec import load_spec
 from modules.spec.models import POOL_LABEL
-from tests.sim.conftest import require_binaries
+from tests.sim.conftest import BuiltSim, built, require_binaries
 
 pytestmark = pytest.mark.sim
 WAIT = float(os.environ.get("CNAI_SIM_JOB_TIMEOUT", "60")) * 2  # a launch is a batch window plus registration
@@ -33,7 +32,7 @@ KARPENTER_GROUPS = ("karpenter.sh", "karpenter.k8s.aws", "karpenter.kwok.sh")
 def autoscaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimRuntime]:
     require_binaries()
     base = int(os.environ.get("CNAI_SIM_TEST_PORT_BASE", "27400")) + 50  # beside the session's sim
-    runtime = SimRuntime(
+    runtime = BuiltSim(
         ("dev",), SimPaths(tmp_path_factory.mktemp("sim-karpenter")), SimPorts.from_base(base), karpenter=True
     )
     runtime.up()
@@ -48,7 +47,7 @@ def items(dyn: Any, api_version: str, kind: str, **selectors: str) -> list[dict[
 
 
 def test_an_admitted_gpu_job_gets_its_pools_node_from_zero_and_the_empty_node_goes(autoscaled: SimRuntime):
-    spec = load_spec("dev")
+    spec = built("dev")
     [pool] = spec.gpu_pools
     dyn = autoscaled.client()
     pool_nodes = {"label_selector": f"{POOL_LABEL}={pool.name}"}

@@ -4,7 +4,7 @@ admission of multi-node gangs. Every verdict is read from Kueue's own status: Wo
 (QuotaReserved, Admitted, Evicted, Preempted, PodsReady), `status.admission` (ClusterQueue, flavors,
 count) and ClusterQueue usage, as Kueue's e2e tests read them.
 
-Each test builds its spec from the shipped `prod` document (its GPU pools are ones the sim has nodes
+Each test builds its spec from the built `prod` document (tests/specs.py; its GPU pools are ones the sim has nodes
 for), with the teams and quotas the case needs; quotas are whole smoke pods of the pool, derived from
 the pool's facts (`gpus_requested`, `max_nodes`).
 
@@ -37,16 +37,16 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
 from modules.cluster.smoke import owned_workload
-from modules.k8s.kueue import API as KUEUE_API
-from modules.k8s.kueue import PRIORITIES, flavor_name, kueue_objects
-from modules.k8s.objects import k8s_object
-from modules.k8s.security import team_objects
-from modules.k8s.smoke_jobs import CPU_PER_GPU, MEMORY_GIB_PER_GPU, SMOKE_PRIORITY, gpus_requested, smoke_job
+from modules.components.kueue import API as KUEUE_API
+from modules.components.kueue import PRIORITIES, flavor_name, kueue_objects
+from modules.components.objects import k8s_object
+from modules.components.security import team_objects
+from modules.components.smoke_jobs import CPU_PER_GPU, MEMORY_GIB_PER_GPU, SMOKE_PRIORITY, gpus_requested, smoke_job
 from modules.sim.runtime import SimRuntime
 from modules.sim.smoke import wait_queues_gone
 from modules.spec import GpuPool, Spec, Team, validate
 from modules.spec.models import GPU_RESOURCE, POOL_LABEL
-from tests.conftest import env_document
+from tests import specs
 
 pytestmark = pytest.mark.sim
 WAIT = float(os.environ.get("CNAI_SIM_JOB_TIMEOUT", "60"))  # for something expected to happen
@@ -92,13 +92,13 @@ def build_spec(quotas: dict[str, Quota], document: dict[str, Any] | None = None)
 
     CPU and memory quotas are raised where needed so that a team holding the whole pool stays within
     them: only the GPU quota is under test (a cpu/memory borrow would count in fair sharing too)."""
-    document = copy.deepcopy(document or env_document(ENV))
+    document = copy.deepcopy(document or specs.stand_in(ENV))
     pool = pool_of(document)
-    shipped = {t["name"]: t for t in document["teams"]}
+    given = {t["name"]: t for t in document["teams"]}
     whole_pool = pool_pods(pool) * unit(pool)
     teams = []
     for name, quota in quotas.items():
-        entry = copy.deepcopy(shipped.get(name, {"name": name}))
+        entry = copy.deepcopy(given.get(name, {"name": name}))
         entry["cpu"] = max(entry.get("cpu", 1), whole_pool * CPU_PER_GPU)
         entry["memory_gib"] = max(entry.get("memory_gib", 1), whole_pool * MEMORY_GIB_PER_GPU)
         gpu_quota: dict[str, Any] = {"pool": POOL, "gpus": quota.pods * unit(pool)}
@@ -110,9 +110,9 @@ def build_spec(quotas: dict[str, Quota], document: dict[str, Any] | None = None)
     return validate(ENV, document)
 
 
-def shipped_borrowing_limit() -> int | None:
-    """The borrowingLimit the shipped environment gives its first team with one on POOL, in pods."""
-    document = env_document(ENV)
+def built_borrowing_limit() -> int | None:
+    """The borrowingLimit the built environment gives its first team with one on POOL, in pods."""
+    document = specs.stand_in(ENV)
     pool = pool_of(document)
     for entry in document["teams"]:
         for quota in entry.get("gpu_quotas", []):
@@ -402,7 +402,7 @@ def eventually(check: Callable[[], Any], what: str) -> Any:
 
 # --- 1. team quotas -------------------------------------------------------------------------------
 def test_a_teams_jobs_are_admitted_up_to_its_gpu_quota_and_the_next_waits_for_quota(queues: Queues):
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     nominal = max(pool_pods(pool) // 2, 1)
     spec = build_spec({"research": Quota(nominal, borrow=0), "serving": Quota(pool_pods(pool) - nominal)})
     research = team(spec, "research")
@@ -427,13 +427,13 @@ def test_a_teams_jobs_are_admitted_up_to_its_gpu_quota_and_the_next_waits_for_qu
 
 # --- 2. cohort borrowing --------------------------------------------------------------------------
 BORROWING = [pytest.param(None, id="no-borrowing-limit")]
-if shipped_borrowing_limit() is not None:  # the shipped spec sets one: that one
-    BORROWING.insert(0, pytest.param(shipped_borrowing_limit(), id="shipped-borrowing-limit"))
+if built_borrowing_limit() is not None:  # the built spec sets one: that one
+    BORROWING.insert(0, pytest.param(built_borrowing_limit(), id="built-borrowing-limit"))
 
 
 @pytest.mark.parametrize("borrow", BORROWING)
 def test_a_team_borrows_idle_cohort_quota_up_to_its_borrowing_limit(queues: Queues, borrow: int | None):
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     nominal = 1
     idle = pool_pods(pool) - nominal  # the sibling's nominal quota: idle, lendable
     if borrow is not None:
@@ -473,7 +473,7 @@ def test_two_borrowing_teams_converge_to_equal_fair_shares_of_the_idle_quota(
 ):
     if "fairSharing" not in controller_config(sim):
         pytest.skip("the sim's Kueue runs without fair sharing (the first emulated environment has it off)")
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     lender = pool_pods(pool) - 2  # apps: idle, its quota lent; research and serving one pod each
     assert lender >= 2 and lender % 2 == 0, "the idle quota must split into equal whole pods"
     spec = build_spec({"research": Quota(1, None), "serving": Quota(1, None), "apps": Quota(lender, None)})
@@ -528,7 +528,7 @@ def test_two_borrowing_teams_converge_to_equal_fair_shares_of_the_idle_quota(
 
 # --- 4. preemption by priority class --------------------------------------------------------------
 def test_a_prod_workload_preempts_a_lower_priority_one_when_the_quota_is_full(queues: Queues):
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     nominal = max(pool_pods(pool) // 2, 1)
     spec = build_spec({"research": Quota(nominal, borrow=0), "serving": Quota(pool_pods(pool) - nominal)})
     research = team(spec, "research")
@@ -562,7 +562,7 @@ def test_a_prod_workload_preempts_a_lower_priority_one_when_the_quota_is_full(qu
 
 # --- 5. all-or-nothing gangs ----------------------------------------------------------------------
 def test_a_multi_node_gang_is_admitted_whole_or_not_at_all(queues: Queues):
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     gang = 2
     assert pool.max_nodes >= gang and pods_per_node(pool) == 1, "the gang's pods take a node each"
     spec = build_spec({"research": Quota(pool_pods(pool), borrow=0)})
@@ -603,7 +603,7 @@ def test_a_gang_larger_than_its_pool_is_refused_by_the_builder():
 
 @pytest.mark.parametrize("beyond", ["team-quota", "pool"])
 def test_a_gang_beyond_what_its_team_could_ever_get_stays_pending_with_a_reason(queues: Queues, beyond: str):
-    pool = pool_of(env_document(ENV))
+    pool = pool_of(specs.stand_in(ENV))
     if beyond == "team-quota":  # the whole pool's nodes, for a team whose quota is one pod less
         gang = pool.max_nodes
         spec = build_spec({"research": Quota(pool_pods(pool) - 1, borrow=0), "serving": Quota(1)})

@@ -12,7 +12,7 @@ from rich.console import Console
 from modules.cluster import apply as kube
 from modules.cluster.lifecycle import Lifecycle, LifecycleError
 from modules.cluster.paths import ClusterPaths
-from modules.k8s.endpoints import cluster_endpoints
+from modules.components.endpoints import cluster_endpoints
 from modules.sim.runtime import SimRuntime
 from modules.sim.smoke import delete, platform_objects, stand_in_secrets
 

@@ -14,8 +14,8 @@ import pytest
 from rich.console import Console
 
 from modules.cluster.smoke import NO_CONTAINERS
-from modules.k8s.kueue import flavor_name
-from modules.k8s.smoke_jobs import SUITE_JOB, smoke_jobs
+from modules.components.kueue import flavor_name
+from modules.components.smoke_jobs import SUITE_JOB, smoke_jobs
 from modules.sim.runtime import SimRuntime
 from modules.sim.smoke import run_smoke
 from modules.spec.models import POOL_LABEL

@@ -12,9 +12,9 @@ from cryptography import x509
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
 from modules.sim import build, charts, nodes, pki
 from modules.sim.servers import IDENTITIES, SimPaths, SimPorts, control_plane, kubeconfig
-from modules.spec import load_spec
 from modules.spec.instances import reserved_cpu_millis
 from modules.versions import bom, chart
+from tests import specs
 
 
 def test_generated_go_mods_require_the_bom_versions():
@@ -110,7 +110,7 @@ def test_servers_listen_on_loopback_only(tmp_path):
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_nodes_derive_from_the_cloud_node_groups_and_karpenter_node_pools(env):
-    spec = load_spec(env)
+    spec = specs.spec(specs.stand_in(env))
     groups = nodes.node_groups(spec)
     if spec.cluster.target == "eks":  # the system group; GPU pools are NodePools
         built = [g["node_group_name"] for g in eks_node_groups(spec)] + [p.name for p in spec.gpu_pools]
@@ -129,7 +129,7 @@ def test_nodes_derive_from_the_cloud_node_groups_and_karpenter_node_pools(env):
 
 
 def test_allocatable_is_the_shape_minus_the_documented_reservation():
-    dev = {g.name: g for g in nodes.node_groups(load_spec("dev"))}
+    dev = {g.name: g for g in nodes.node_groups(specs.spec(specs.dev_like()))}
     a10g = dev["a10g-spot"]  # g5.xlarge: 4 vCPU, 16 GiB, time-sliced 4 ways
     assert a10g.instance_type == "g5.xlarge"
     assert a10g.allocatable() == {
@@ -138,7 +138,7 @@ def test_allocatable_is_the_shape_minus_the_documented_reservation():
         "pods": "110",
         "nvidia.com/gpu": "4",
     }
-    prod = {g.name: g for g in nodes.node_groups(load_spec("prod"))}
+    prod = {g.name: g for g in nodes.node_groups(specs.spec(specs.prod_like()))}
     assert prod["a100-mig"].allocatable()["nvidia.com/gpu"] == "56"  # 8 GPUs x 7 slices of 1g.10gb
     assert reserved_cpu_millis(1) == 60 and reserved_cpu_millis(8) == 90
 

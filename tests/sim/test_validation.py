@@ -7,9 +7,9 @@ import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from modules.cluster import apply as kube
-from modules.k8s.render import all_objects
+from modules.components.render import all_objects
 from modules.sim.runtime import SimRuntime
-from modules.spec import load_spec
+from tests.sim.conftest import built
 
 pytestmark = pytest.mark.sim
 
@@ -19,7 +19,7 @@ def test_every_authored_object_is_served_and_accepted(sim: SimRuntime, env: str)
     """The sim serves every kind cnai authors (the CRDs of the platform's charts are installed), and
     the real API server accepts every object: 0 rejected."""
     dyn = sim.client()
-    objects = all_objects(load_spec(env))
+    objects = all_objects(built(env))
     unserved = set()
     for obj in objects:
         try:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from modules.spec.accelerators import ACCELERATORS, identify
-from smoke_tests.thresholds import allreduce_busbw, allreduce_verdict, gemm_spread_verdict, gemm_verdict, membw_verdict
+from smoke_tests.thresholds import (
+    GEMM_SPREAD_RATIO,
+    Verdict,
+    allreduce_busbw,
+    allreduce_verdict,
+    gemm_ratios_to_peak,
+    gemm_spread_verdict,
+    gemm_status,
+    gemm_verdict,
+    membw_verdict,
+)
 
 H100, H200, A100 = (ACCELERATORS[k] for k in ("nvidia-h100-80gb", "nvidia-h200-141gb", "nvidia-a100-80gb"))
 
@@ -81,4 +91,42 @@ def test_one_slow_gpu_fails_the_node_even_when_the_best_is_fast():
     throttled = [*healthy[:5], 610.0, *healthy[6:]]
     verdict = gemm_spread_verdict(throttled)
     assert verdict.status == "fail" and verdict.reason.startswith("GPU 5 at 0.77")
-    assert gemm_spread_verdict([790.0]).ratio is None  # one device: nothing to compare
+    assert verdict.expected == {"slowest_to_median": GEMM_SPREAD_RATIO}
+
+
+@pytest.mark.parametrize(
+    ("tflops", "status"),
+    [
+        ([800.0, 800.0], "pass"),
+        ([800.0, 721.0], "pass"),  # median of two is their mean: 721 / 760.5 = 0.948
+        ([800.0, 640.0], "fail"),  # 640 / 720 = 0.889
+        ([800.0, 800.0, 800.0, 800.0], "pass"),
+        ([800.0, 800.0, 800.0, 715.0], "fail"),  # 715 / 800 = 0.894, just under 0.90
+        ([800.0, 800.0, 800.0, 725.0], "pass"),  # 725 / 800 = 0.906
+    ],
+)
+def test_spread_band_at_the_ratio(tflops, status):
+    assert gemm_spread_verdict(tflops).status == status
+
+
+def test_spread_is_skipped_with_a_reason_where_nothing_is_compared():
+    """CPU only or a single GPU: reported as skipped, never as a pass that measured nothing."""
+    cpu = gemm_spread_verdict([0.4], on_gpu=False)
+    assert (cpu.status, cpu.ratio, cpu.expected) == ("skip", None, {})
+    assert "CPU only" in cpu.reason
+    one = gemm_spread_verdict([790.0])
+    assert one.status == "skip" and one.ratio is None and "one GPU" in one.reason
+
+
+def test_a_failed_spread_fails_the_job_and_a_skipped_one_changes_nothing():
+    fast = gemm_verdict(790, H100)
+    assert gemm_status(fast, gemm_spread_verdict([790.0, 600.0, 795.0, 792.0])) == "fail"
+    assert gemm_status(fast, gemm_spread_verdict([790.0, 795.0])) == "pass"
+    assert gemm_status(fast, gemm_spread_verdict([790.0])) == "pass"
+    assert gemm_status(gemm_verdict(650, H100), gemm_spread_verdict([650.0], on_gpu=True)) == "warn"
+    assert gemm_status(Verdict("fail", 0.5, {}, ""), Verdict("skip", None, {}, "")) == "fail"
+
+
+def test_each_device_is_a_ratio_to_its_own_peak():
+    assert gemm_ratios_to_peak([791.2, 593.4], [H100, H100]) == [0.8, 0.6]
+    assert gemm_ratios_to_peak([249.6, 0.3], [A100, None]) == [0.8, None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modules.spec import SpecInvalid, validate
-from tests.conftest import env_document
+from tests import specs
 
 
 def errors_of(document) -> dict[str, str]:
@@ -106,7 +106,7 @@ def test_structural_errors_carry_the_bad_value(prod_doc):
 
 
 def test_local_ports_must_differ():
-    document = env_document("local")
+    document = specs.local_document()
     document["local"] = {"ports": {"mlflow": 9090}}
     assert "another local server" in errors_of(document)["local.ports.mlflow"]
 
@@ -117,7 +117,7 @@ def test_cloud_targets_need_a_region(prod_doc):
 
 
 def onprem_doc() -> dict:
-    return env_document("onprem")
+    return specs.onprem_like()
 
 
 def test_bare_metal_hosts_need_the_existing_target(prod_doc):
@@ -176,7 +176,7 @@ def test_platform_namespaces_are_reserved_even_when_the_component_is_off(prod_do
 
 
 def test_kind_reserves_its_local_path_namespace():
-    document = env_document("kind")
+    document = specs.kind_like()
     document["teams"][0]["namespace"] = "local-path-storage"
     assert "kind cluster" in errors_of(document)["teams[0].namespace"]
 
@@ -195,7 +195,7 @@ def test_a_cluster_environment_needs_a_team(prod_doc):
 
 
 def test_the_local_environment_needs_no_team():
-    assert validate("local", env_document("local")).teams == []
+    assert validate("local", specs.local_document()).teams == []
 
 
 @pytest.mark.parametrize(

@@ -7,14 +7,28 @@ from __future__ import annotations
 import pytest
 
 from modules.cloud.node_pools import gke_node_pools
-from modules.k8s.gpu_operator import deployed, gpu_operator_values
-from modules.k8s.karpenter import karpenter_objects
-from modules.spec import SpecInvalid, list_envs, load_spec, validate
+from modules.components.gpu_operator import deployed, gpu_operator_values
+from modules.components.karpenter import karpenter_objects
+from modules.spec import Spec, SpecInvalid, validate
 from modules.spec.gpu_functions import GKE_DEVICE_PLUGIN_OFF, gpu_function_owners
 from modules.versions import binary
-from tests.conftest import env_document
+from tests import specs
 
-GPU_ENVS = [e for e in list_envs() if gpu_function_owners(load_spec(e)) is not None]
+# Every target that has GPU functions to own, in its builder's default shape and in the shapes with
+# the other choices (the AMI's driver on EKS, MIG partitions, bare metal with two pools).
+GPU_SPECS = {
+    "eks": specs.eks_document,
+    "eks-preinstalled-spot-time-sliced": specs.dev_like,
+    "gke": specs.gke_document,
+    "gke-mig": specs.prod_like,
+    "existing": specs.onprem_document,
+    "existing-mig": specs.onprem_like,
+}
+GPU_ENVS = [e for e, build in GPU_SPECS.items() if gpu_function_owners(specs.spec(build())) is not None]
+
+
+def gpu_spec(env: str) -> Spec:
+    return specs.spec(GPU_SPECS[env]())
 
 
 def nvidia_images(spec) -> bool:
@@ -25,9 +39,8 @@ def nvidia_images(spec) -> bool:
     return any("alias" in t for t in terms)
 
 
-def installers(env: str) -> dict[str, set[str]]:
+def installers(spec: Spec) -> dict[str, set[str]]:
     """Function -> every component whose configuration installs it on the GPU nodes."""
-    spec = load_spec(env)
     found: dict[str, set[str]] = {f: set() for f in ("driver", "toolkit", "device_plugin", "mig_manager")}
     if deployed(spec):
         values = gpu_operator_values(spec)
@@ -61,8 +74,8 @@ def installers(env: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("env", GPU_ENVS)
 def test_every_gpu_function_has_exactly_one_installer(env: str):
-    spec = load_spec(env)
-    found = installers(env)
+    spec = gpu_spec(env)
+    found = installers(spec)
     partitioned = any(p.sharing.mode == "mig" for p in spec.gpu_pools)
     assert {f: len(who) for f, who in found.items()} == {
         "driver": 1,
@@ -72,9 +85,9 @@ def test_every_gpu_function_has_exactly_one_installer(env: str):
     }, found
 
 
-@pytest.mark.parametrize("env", [e for e in GPU_ENVS if load_spec(e).cluster.target == "gke"])
+@pytest.mark.parametrize("env", [e for e in GPU_ENVS if gpu_spec(e).cluster.target == "gke"])
 def test_gke_driver_comes_from_the_bom_never_latest(env: str):
-    for pool in gke_node_pools(load_spec(env))[1:]:
+    for pool in gke_node_pools(gpu_spec(env))[1:]:
         version = pool["node_config"]["guest_accelerator"][0]["gpu_driver_installation_config"]["gpu_driver_version"]
         assert version == binary("gke-gpu-driver") and version != "LATEST"
 
@@ -82,12 +95,12 @@ def test_gke_driver_comes_from_the_bom_never_latest(env: str):
 @pytest.mark.parametrize(
     ("env", "change", "path"),
     [
-        ("prod", {"driver": "operator"}, "components.gpu_operator.driver"),  # gke: needs Ubuntu nodes
-        ("dev", {"toolkit": "operator"}, "components.gpu_operator.toolkit"),  # eks: the AMI decides
+        ("gke", {"driver": "operator"}, "components.gpu_operator.driver"),  # gke: needs Ubuntu nodes
+        ("eks", {"toolkit": "operator"}, "components.gpu_operator.toolkit"),  # eks: the AMI decides
     ],
 )
 def test_a_setting_that_would_give_a_function_a_second_owner_is_refused(env: str, change: dict, path: str):
-    doc = env_document(env)
+    doc = GPU_SPECS[env]()
     doc["components"]["gpu_operator"] |= change
     with pytest.raises(SpecInvalid) as refused:
         validate(env, doc)
@@ -95,7 +108,7 @@ def test_a_setting_that_would_give_a_function_a_second_owner_is_refused(env: str
 
 
 def test_eks_with_the_operators_driver_uses_the_standard_image():
-    doc = env_document("dev")
+    doc = specs.dev_like()
     doc["components"]["gpu_operator"]["driver"] = "operator"
     spec = validate("dev", doc)
     assert not nvidia_images(spec)

@@ -11,7 +11,7 @@ import yaml
 from modules.spec import SpecInvalid, load_spec, validate
 from modules.spec.loader import MAX_FILE_BYTES, read_blueprint
 from modules.spec.yaml_bounded import MAX_ALIASES, MAX_DEPTH, MAX_VALUES, load_bounded
-from tests.conftest import env_document
+from tests import specs
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_environment_names_are_checked_before_any_path(env):
 
 
 def test_huge_lists_are_checked_in_linear_time():
-    document = env_document("onprem")
+    document = specs.onprem_document()
     pools = [
         {"name": f"p{i}", "accelerator": "nvidia-l4", "hosts": [{"name": f"h{i}", "address": "10.0.0.1"}]}
         for i in range(10_000)

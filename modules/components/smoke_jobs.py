@@ -1,0 +1,170 @@
+"""Smoke jobs as Kubernetes Jobs: queued through a team's LocalQueue, placed on the pool they test.
+
+A multi-node job becomes one Indexed Job whose pods Kueue admits together (a gang, with
+waitForPodsReady): it never starts partially.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules.components.gpu_operator import deployed as gpu_operator_deployed
+from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
+from modules.components.objects import hardened_container_security, hardened_pod_security, k8s_object
+from modules.spec import GpuPool, Spec, Team
+from modules.spec.models import GPU_RESOURCE
+from modules.versions import image
+
+SMOKE_PRIORITY = "smoke"
+
+
+def gpus_requested(pool: GpuPool | None) -> int:
+    """A whole node's GPUs; one unit on a shared pool (a slice or share is what one pod gets)."""
+    if pool is None:
+        return 0
+    return pool.gpus_per_node if pool.sharing.mode == "none" else 1
+
+
+# Host resources per GPU unit: the jobs' work is on the GPU; the host holds PyTorch's CUDA context and
+# the membw/allreduce buffers. Small enough that a one-GPU node (g5.xlarge: 3920m CPU, ~14.5 GiB
+# allocatable after kubelet reservations) places it; the sim proves the fit on every pool's nodes.
+CPU_PER_GPU = 1
+MEMORY_GIB_PER_GPU = 6
+# NCCL moves intra-node traffic through /dev/shm, which a container gets at 64 MiB: a memory-backed
+# volume there for every job spanning several GPUs (counted in the job's memory limit).
+SHM_GIB_PER_GPU = 1
+
+
+def shared_memory(pool: GpuPool | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(volume, mount) of /dev/shm for a job on several GPUs of one node; None for one GPU or none."""
+    gpus = gpus_requested(pool)
+    if gpus < 2:
+        return None
+    volume = {"name": "shm", "emptyDir": {"medium": "Memory", "sizeLimit": f"{SHM_GIB_PER_GPU * gpus}Gi"}}
+    return volume, {"name": "shm", "mountPath": "/dev/shm"}
+
+
+def _container(job: str, args: list[str], pool: GpuPool | None) -> dict[str, Any]:
+    gpus = gpus_requested(pool)
+    resources = (
+        {"cpu": str(CPU_PER_GPU * gpus), "memory": f"{MEMORY_GIB_PER_GPU * gpus}Gi"}
+        if gpus
+        else {"cpu": "1", "memory": "2Gi"}
+    )
+    limits = {**resources, **({GPU_RESOURCE: str(gpus)} if gpus else {})}
+    return {
+        "name": job,
+        "image": image("cnai-smoke"),
+        "imagePullPolicy": "Always",
+        "command": ["python", "-m", f"smoke_tests.jobs.{job}", *args],
+        "resources": {"requests": dict(limits), "limits": dict(limits)},
+        "securityContext": hardened_container_security(),
+        "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}, *([shm[1]] if (shm := shared_memory(pool)) else [])],
+    }
+
+
+def smoke_job(
+    spec: Spec, team: Team, job: str, args: list[str], pool: GpuPool | None = None, nodes: int = 1
+) -> dict[str, Any]:
+    """A smoke job for one team's queue; on a GPU pool it requests the pool's GPUs on `nodes` nodes."""
+    if pool is not None and nodes > pool.max_nodes:
+        raise ValueError(f"{job}: {nodes} nodes requested, pool {pool.name} has at most {pool.max_nodes}")
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": hardened_pod_security(),
+        "containers": [_container(job, args, pool)],
+        "volumes": [
+            {"name": "scratch", "emptyDir": {"sizeLimit": "8Gi"}},
+            *([shm[0]] if (shm := shared_memory(pool)) else []),
+        ],
+    }
+    if pool is not None:
+        pod_spec["nodeSelector"] = pool.node_labels
+        pod_spec["tolerations"] = pool.tolerations
+    job_spec: dict[str, Any] = {
+        "backoffLimit": 0,
+        "ttlSecondsAfterFinished": 3600,
+        "completions": nodes,
+        "parallelism": nodes,
+        "template": {"spec": pod_spec},
+    }
+    if nodes > 1:
+        job_spec["completionMode"] = "Indexed"  # one gang: Kueue admits all pods or none
+    manifest = k8s_object("batch/v1", "Job", f"cnai-smoke-{job}", team.namespace_name, spec=job_spec)
+    manifest["metadata"]["labels"] |= {
+        "kueue.x-k8s.io/queue-name": team.name,
+        "kueue.x-k8s.io/priority-class": SMOKE_PRIORITY,
+        "app.kubernetes.io/part-of": "cnai-smoke",
+    }
+    return manifest
+
+
+SUITE_JOB = "cnai-smoke-suite"
+SUITE_ENDPOINTS = "cnai-smoke-endpoints"
+MLFLOW_CREDENTIALS_SECRET = "mlflow-credentials"  # a team's MLflow user, in its namespace
+
+
+def _secret_env(variable: str, secret: str, optional: bool = False) -> dict[str, Any]:
+    reference = {"name": secret, "key": variable} | ({"optional": True} if optional else {})
+    return {"name": variable, "valueFrom": {"secretKeyRef": reference}}
+
+
+def suite_credentials(spec: Spec) -> list[dict[str, Any]]:
+    """The suite's credentials, from Secrets in its team's namespace: the team's S3 keys when the store
+    runs in the cluster (a cloud store is reached with the team's workload identity instead), and the
+    team's MLflow user where MLflow has basic auth (optional: the platform does not create MLflow users
+    yet, and the checks then report MLflow's 401)."""
+    env = []
+    if runs_in_cluster(spec):
+        env += [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    if spec.components.mlflow.enabled and spec.components.mlflow.auth:
+        env += [
+            _secret_env(v, MLFLOW_CREDENTIALS_SECRET, optional=True)
+            for v in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+        ]
+    return env
+
+
+def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
+    """The pytest suite as a Job in a team namespace (it reaches the platform as a team does), with the
+    endpoints document from a ConfigMap; the report is the last line of its log."""
+    config = k8s_object(
+        "v1", "ConfigMap", SUITE_ENDPOINTS, team.namespace_name, data={"endpoints.json": endpoints_json}
+    )
+    args = ["--env", spec.name, "--endpoints", "/etc/cnai/endpoints.json"]
+    job = smoke_job(spec, team, "suite", args)
+    job["metadata"]["name"] = SUITE_JOB
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = ["python", "-m", "smoke_tests.runner", *args]
+    if env := suite_credentials(spec):
+        container["env"] = env
+    container["volumeMounts"].append({"name": "endpoints", "mountPath": "/etc/cnai", "readOnly": True})
+    job["spec"]["template"]["spec"]["volumes"].append({"name": "endpoints", "configMap": {"name": SUITE_ENDPOINTS}})
+    return [config, job]
+
+
+def smoke_manifests(spec: Spec, endpoints_json: str) -> list[dict[str, Any]]:
+    """What `cnai smoke ENV` applies: the suite in the first team's namespace (with the endpoints
+    document) and, where the GPU Operator runs, every pool's GPU jobs."""
+    suite = smoke_suite(spec, spec.teams[0], endpoints_json) if spec.teams else []
+    return [*suite, *(smoke_jobs(spec) if gpu_operator_deployed(spec) else [])]
+
+
+def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
+    """The GPU jobs for every pool, queued through the first team with quota on it."""
+    jobs = []
+    for pool in spec.gpu_pools:
+        team = next((t for t in spec.teams if any(q.pool == pool.name for q in t.gpu_quotas)), None)
+        if team is None:
+            continue  # no queue can admit work on this pool
+        expected = ["--expected-accelerator", pool.accelerator, "--expected-count", str(gpus_requested(pool))]
+        stages: list[tuple[str, list[str]]] = [("inventory", expected), ("correctness", [])]
+        if pool.sharing.mode == "none":
+            # Ratios to a whole GPU's peak mean nothing on a MIG slice or a time-share.
+            stages += [("gemm", []), ("membw", []), ("allreduce", []), ("ddp", [])]
+        for job, args in stages:
+            manifest = smoke_job(spec, team, job, args, pool)
+            manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"
+            jobs.append(manifest)
+    return jobs

@@ -1,0 +1,51 @@
+"""Workload identities: one contract the cloud stack (IAM) and the platform (service accounts) derive."""
+
+from __future__ import annotations
+
+from modules.components.catalog import workloads
+from modules.components.identities import GSA_MAX, Workload, cloud_name, service_account_annotations
+from modules.components.kserve import kserve_objects
+from modules.components.milvus import milvus_values
+from modules.spec import load_spec, validate
+from tests.conftest import env_document
+
+
+def test_workloads_of_a_cloud_store_get_only_the_buckets_they_use():
+    found = {w.name: w for w in workloads(load_spec("dev"))}
+    assert found["milvus"].buckets == ("milvus",) and found["milvus"].writes
+    assert found["models-research"].buckets == ("models", "mlflow-artifacts") and not found["models-research"].writes
+    assert found["mlflow-db"].service_account == "mlflow-db"
+
+
+def test_in_cluster_store_needs_no_cloud_identity():
+    assert workloads(load_spec("kind")) == []
+    assert workloads(load_spec("local")) == []
+
+
+def test_a_bucket_left_out_of_the_spec_drops_its_grants():
+    document = env_document("dev")
+    document["components"]["object_storage"]["buckets"] = ["mlflow-artifacts", "milvus"]
+    found = {w.name: w for w in workloads(validate("dev", document))}
+    assert found["models-apps"].buckets == ("mlflow-artifacts",)
+
+
+def test_long_names_stay_within_google_limits_and_unique():
+    spec = load_spec("prod")
+    long_a = Workload("models-" + "a" * 30, "ns", "sa", ("models",), False)
+    long_b = Workload("models-" + "a" * 29 + "b", "ns", "sa", ("models",), False)
+    names = {cloud_name(spec, w, GSA_MAX) for w in (long_a, long_b)}
+    assert len(names) == 2 and all(len(n) <= GSA_MAX for n in names)
+
+
+def test_gke_service_accounts_are_annotated_with_their_google_identity_where_the_chart_makes_them():
+    spec = load_spec("prod")
+    annotation = service_account_annotations(spec, workloads(spec), "milvus")
+    assert milvus_values(spec)["serviceAccount"]["annotations"] == annotation
+    accounts = [o for o in kserve_objects(spec) if o["kind"] == "ServiceAccount"]
+    assert {a["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] for a in accounts} == {
+        "cnai-prod-models-research@acme-cnai-prod.iam.gserviceaccount.com",
+        "cnai-prod-models-serving@acme-cnai-prod.iam.gserviceaccount.com",
+    }
+    assert (
+        service_account_annotations(load_spec("dev"), workloads(load_spec("dev")), "milvus") == {}
+    )  # EKS Pod Identity: by association
