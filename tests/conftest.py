@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from modules.spec import Spec, merged_document
-from modules.spec.loader import REPO_ROOT, read_environment
+from modules.spec import Spec
+from modules.spec.loader import REPO_ROOT
 from tests import specs
-
-
-def env_document(env: str) -> dict[str, Any]:
-    """A shipped environment's merged document, for tests to mutate. Only for tests whose subject is a
-    shipped environment (and those tests/test_specs.py lists as still to convert): the others build
-    theirs with tests/specs.py, so that a fork's edits to stacks/platform break none of them."""
-    return copy.deepcopy(merged_document(env, read_environment(env)))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ the environment's overrides already merged, `name` set), so a test may mutate it
 - `dev_like`, `prod_like`, `kind_like`, `onprem_like`: documents composed from the builders with the
   shapes many tests rely on (spot, time-slicing, MIG, two pools, teams with quotas, bare-metal hosts).
   They are named after the shipped environment whose role they play in tests, but are not copies of it:
-  a fork may change its environments freely. `stand_in(env)` returns the one for a shipped name.
+  a fork may change its environments freely. `stand_in(env)` returns the one for a shipped name, and
+  `stand_in_spec(env)` the same validated (where a test would have loaded the shipped one by name).
 - `stack_file`, `write_stacks`, `use_stacks`: builder documents as stack files in a scratch folder, for
   code under test that loads an environment by name (`cnai` subcommands, the doctor, the sim).
 
@@ -26,27 +27,18 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pytest
 import yaml
 
+from modules.endpoints import COMPONENTS  # the eight components a document lists
 from modules.spec import Spec, validate
 from modules.spec.loader import deep_merge
 
 Document = dict[str, Any]
 
 BLUEPRINT = "reference"  # the blueprint name documents carry (a label here: nothing is merged from it)
-COMPONENTS = (
-    "gpu_operator",
-    "cert_manager",
-    "kueue",
-    "kserve",
-    "mlflow",
-    "observability",
-    "vector_db",
-    "object_storage",
-)
 BUCKETS = ("mlflow-artifacts", "models", "datasets", "milvus")  # Milvus keeps its segments in "milvus"
 OFFICE_CIDR = "203.0.113.0/24"  # TEST-NET-3: an office / VPN egress range that is nobody's
 
@@ -213,23 +205,33 @@ def onprem_document(
     return _document(name, target, gpu_pools, teams, existing, components, cluster)
 
 
+class CloudParts(TypedDict, total=False):
+    """What a cloud builder takes besides its place: pools and teams (instead of one on-demand L4 pool and
+    the team research), component and cluster settings (merged over the target's)."""
+
+    gpu_pools: Iterable[Document]
+    teams: Iterable[Document]
+    components: Mapping[str, Mapping[str, Any]]
+    cluster: Mapping[str, Any]
+
+
+def _cloud_document(name: str, target: Document, settings: Document, parts: CloudParts) -> Document:
+    pools = parts.get("gpu_pools", [gpu_pool("l4", "nvidia-l4")])
+    teams = parts.get("teams", [team()])
+    settings = CLUSTER_SECRETS | settings
+    return _document(name, target, pools, teams, settings, parts.get("components"), parts.get("cluster"))
+
+
 def eks_document(
     name: str = "eks",
     *,
     region: str = "us-east-1",
     zones: Iterable[str] = ("us-east-1a", "us-east-1b"),
-    gpu_pools: Iterable[Document] | None = None,
-    teams: Iterable[Document] | None = None,
-    components: Mapping[str, Mapping[str, Any]] | None = None,
-    cluster: Mapping[str, Any] | None = None,
+    **parts: Unpack[CloudParts],
 ) -> Document:
     """EKS in two zones with one on-demand L4 pool (unless `gpu_pools` says otherwise), S3 buckets."""
-    if gpu_pools is None:
-        gpu_pools = [gpu_pool("l4", "nvidia-l4")]
-    teams = [team()] if teams is None else teams
-    eks = CLUSTER_SECRETS | {"object_storage": {"provider": "s3", "bucket_prefix": f"acme-cnai-{name}"}}
-    target = {"target": "eks", "region": region, "zones": list(zones)}
-    return _document(name, target, gpu_pools, teams, eks, components, cluster)
+    eks = {"object_storage": {"provider": "s3", "bucket_prefix": f"acme-cnai-{name}"}}
+    return _cloud_document(name, {"target": "eks", "region": region, "zones": list(zones)}, eks, parts)
 
 
 def gke_document(
@@ -238,21 +240,15 @@ def gke_document(
     region: str = "europe-west4",
     project: str = "acme-cnai-test",
     zones: Iterable[str] = ("europe-west4-a", "europe-west4-b"),
-    gpu_pools: Iterable[Document] | None = None,
-    teams: Iterable[Document] | None = None,
-    components: Mapping[str, Mapping[str, Any]] | None = None,
-    cluster: Mapping[str, Any] | None = None,
+    **parts: Unpack[CloudParts],
 ) -> Document:
     """GKE with one L4 pool (unless `gpu_pools` says otherwise), GKE's driver, GCS buckets."""
-    if gpu_pools is None:
-        gpu_pools = [gpu_pool("l4", "nvidia-l4")]
-    teams = [team()] if teams is None else teams
-    gke = CLUSTER_SECRETS | {
+    gke = {
         "gpu_operator": {"driver": "preinstalled"},
         "object_storage": {"provider": "gcs", "bucket_prefix": f"acme-cnai-{name}"},
     }
     target = {"target": "gke", "region": region, "project": project, "zones": list(zones)}
-    return _document(name, target, gpu_pools, teams, gke, components, cluster)
+    return _cloud_document(name, target, gke, parts)
 
 
 # --- the shapes tests rely on, composed ------------------------------------------------------------
@@ -357,6 +353,11 @@ def stand_in(env: str) -> Document:
 def spec(document: Mapping[str, Any]) -> Spec:
     """The document validated (a copy: the caller's document is left as it was)."""
     return validate(document["name"], copy.deepcopy(dict(document)))
+
+
+def stand_in_spec(env: str) -> Spec:
+    """`stand_in(env)` validated: what a unit test uses where it would have loaded the shipped `env`."""
+    return spec(stand_in(env))
 
 
 # --- as stack files, for code that loads an environment by name ----------------------------------------

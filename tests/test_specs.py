@@ -22,7 +22,6 @@ READS_SHIPPED = re.compile(
 
 # Test modules whose subject IS a shipped environment (or the loader reading files), each with why.
 SHIPPED_ENVIRONMENT_TESTS: dict[str, str] = {
-    "tests/conftest.py": "defines env_document, for the modules listed here and in TO_CONVERT",
     "tests/spec/test_environments.py": "its subject: the shipped environments load and mean what they say",
     "tests/spec/test_loader.py": "its subject: the loader reading stack files (scratch ones, under CNAI_STACKS)",
     "tests/spec/test_properties.py": "its subject: the loader fuzzed with stack files (built ones, in scratch folders)",
@@ -30,17 +29,13 @@ SHIPPED_ENVIRONMENT_TESTS: dict[str, str] = {
     "tests/nodes/test_site.py": "runs `cnai nodes apply onprem`, the shipped command, on the shipped onprem's hosts",
     "tests/local/test_stack.py": "the goldens of what the shipped local environment renders",
     "tests/test_project.py": "its subject: a fork's project folder, made by copying the shipped stacks as a fork does",
+    "tests/components/test_golden.py": (
+        "the goldens of what the shipped cluster environments render, and every shipped blueprint under each "
+        "one's overrides rendering valid objects"
+    ),
+    "tests/cloud/test_golden.py": "the goldens of the shipped dev's and prod's synthesized cloud stacks and node pools",
+    "tests/test_layers.py": "the cloud extra alone synthesizes the shipped dev and prod, as a user's `cnai up` would",
 }
-
-# Unit-test modules that still read shipped environments and should build theirs with tests/specs.py:
-# a module, or a folder (ending in "/": every module under it; both are being restructured as this is
-# written). Shrink it as they are converted; the guard below fails on an entry that no longer reads one.
-TO_CONVERT: tuple[str, ...] = (
-    "tests/cloud/",
-    "tests/components/",
-    "tests/k8s/",
-    "tests/test_layers.py",  # synthesizes dev and prod by name in a subprocess: write_stacks + CNAI_STACKS
-)
 
 TARGET_BUILDERS = {
     "local": specs.local_document,
@@ -63,25 +58,18 @@ def modules_reading_shipped_environments() -> set[str]:
     return found
 
 
-def to_convert(module: str) -> bool:
-    return any(module == entry or (entry.endswith("/") and module.startswith(entry)) for entry in TO_CONVERT)
-
-
 def test_only_tests_of_the_shipped_environments_read_them():
     reading = modules_reading_shipped_environments()
-    unexpected = {m for m in reading if m not in SHIPPED_ENVIRONMENT_TESTS and not to_convert(m)}
+    unexpected = reading - set(SHIPPED_ENVIRONMENT_TESTS)
     assert not unexpected, (
         f"{sorted(unexpected)} read stacks/platform: build the spec with tests/specs.py, or, if a shipped "
         "environment is the test's subject, add the module to SHIPPED_ENVIRONMENT_TESTS with the reason"
     )
 
 
-def test_the_lists_name_only_modules_that_still_read_them():
-    reading = modules_reading_shipped_environments()
-    assert not any(to_convert(m) for m in SHIPPED_ENVIRONMENT_TESTS)
-    stale = {m for m in SHIPPED_ENVIRONMENT_TESTS if m not in reading}
-    stale |= {e for e in TO_CONVERT if not any(m == e or (e.endswith("/") and m.startswith(e)) for m in reading)}
-    assert not stale, f"{sorted(stale)} no longer read a shipped environment: remove them from the lists"
+def test_the_list_names_only_modules_that_still_read_them():
+    stale = set(SHIPPED_ENVIRONMENT_TESTS) - modules_reading_shipped_environments()
+    assert not stale, f"{sorted(stale)} no longer read a shipped environment: remove them from the list"
 
 
 @pytest.fixture
@@ -164,7 +152,7 @@ def test_a_broken_document_is_refused_with_its_field():
     ],
 )
 def test_stand_ins_have_the_shapes_their_docstrings_promise(env, facts):
-    assert facts(specs.spec(specs.stand_in(env)))
+    assert facts(specs.stand_in_spec(env))
 
 
 def test_written_stacks_load_by_name_as_built(tmp_path, monkeypatch):

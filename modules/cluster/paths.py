@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modules.cloud.layout import STACK_FILE, cloud_dir, stack_dir
-from modules.local.paths import LocalPaths
+from modules.project import environment_home
 from modules.spec.loader import REPO_ROOT
 
 
@@ -20,7 +20,7 @@ class ClusterPaths:
 
     @classmethod
     def from_env(cls, env: str) -> ClusterPaths:
-        return cls(env=env, home=LocalPaths.from_env(env).home, cloud=cloud_dir())
+        return cls(env=env, home=environment_home(env), cloud=cloud_dir())
 
     @property
     def synth_out(self) -> Path:

@@ -60,7 +60,8 @@ class Service:
 @dataclass(frozen=True)
 class Component:
     """One platform component. `key` is its section of the spec (`components.<key>`, or the component
-    that installs it), its namespace's key, and its docs page (docs/components/<key>.md)."""
+    that installs it), its namespace's key (modules/spec/namespaces.py), and, dashed, its docs page
+    (docs/components/<key-with-dashes>.md)."""
 
     key: str
     name: str  # its Pulumi resource's name and the prefix of its children's
@@ -70,8 +71,9 @@ class Component:
     releases: tuple[Release, ...] = ()
     objects: Objects | None = None  # the Kubernetes objects cnai authors for it
     objects_resource: str = "objects"  # the Pulumi name of their group, after the component's
-    objects_first: bool = False  # its releases need them (otherwise they follow the releases, whose CRDs
-    # they may use)
+    # Objects follow the releases (they may be of kinds the releases' CRDs define), unless its releases
+    # read them (the GPU Operator's device plugin config).
+    objects_first: bool = False
     policies: Objects | None = None  # NetworkPolicies it needs beyond the traffic declared below
     services: tuple[Service, ...] = ()
     wait_ready: bool = False  # `cnai up` waits for its Deployments to be Available
@@ -83,7 +85,7 @@ class Component:
     api_callbacks: tuple[int, ...] = ()  # ports the API server calls back on (webhooks, aggregated APIs)
     workloads: Callable[[Spec], list[Workload]] | None = None  # what needs a cloud identity
     local_servers: tuple[str, ...] = ()  # its counterparts in the local environment (modules/local)
-    pulumi_type: str = field(default="", compare=False)  # the adapter's type token: cnai:k8s:<pulumi_type>
+    pulumi_type: str = ""  # the Pulumi adapter's type token: cnai:k8s:<pulumi_type>
 
     def release(self, chart: str) -> Release:
         return next(r for r in self.releases if r.chart == chart)

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from modules.spec.loader import REPO_ROOT
+from modules.project import environment_home
 from modules.versions import local_server_packages
 
 
@@ -20,10 +20,8 @@ class LocalPaths:
 
     @classmethod
     def from_env(cls, env: str = "local") -> LocalPaths:
-        default_home = REPO_ROOT / ".cnai" / env
-        home = Path(os.environ["CNAI_HOME"]) if "CNAI_HOME" in os.environ else default_home
         venvs = Path(os.environ.get("CNAI_VENVS", Path.home() / ".cache" / "cnai" / "venvs"))
-        return cls(home=home.resolve(), venvs_root=venvs)
+        return cls(home=environment_home(env), venvs_root=venvs)
 
     def data(self, component: str) -> Path:
         return self.home / "data" / component

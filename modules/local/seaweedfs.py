@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from modules.components.object_storage import ADMIN_ACTIONS, S3Identity, s3_identities
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, FreeSpace, S3Credentials, Server, http
 from modules.local.tls import TlsFiles
@@ -19,17 +20,10 @@ READ_ONLY_BELOW_PERCENT_FREE = 1
 MTLS_PARTS = ("master", "volume", "filer", "s3", "admin", "worker", "client")
 
 
-def s3_identities(credentials: S3Credentials) -> dict:
-    """SeaweedFS's S3 identity file: one identity holding the generated keys."""
-    return {
-        "identities": [
-            {
-                "name": "cnai",
-                "credentials": [{"accessKey": credentials.access_key, "secretKey": credentials.secret_key}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
+def platform_identity(credentials: S3Credentials) -> dict:
+    """SeaweedFS's S3 identity file, as the cluster's store writes it: one identity with the admin
+    actions, holding the generated keys."""
+    return s3_identities([S3Identity("cnai", credentials.access_key, credentials.secret_key, ADMIN_ACTIONS)])
 
 
 def security_toml(tls: TlsFiles) -> str:
@@ -106,7 +100,7 @@ def seaweedfs_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) 
         health_url=http(ports.object_storage, "/healthz"),
         metrics_url=http(ports.seaweedfs_metrics, "/metrics"),
         files=[
-            ConfigFile(s3_config, json.dumps(s3_identities(credentials), indent=2)),
+            ConfigFile(s3_config, json.dumps(platform_identity(credentials), indent=2)),
             ConfigFile(str(config_dir / "security.toml"), security_toml(TlsFiles(paths.tls))),
         ],
         stop_wait_seconds=20,

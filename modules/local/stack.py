@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modules.components.catalog import component
 from modules.endpoints import (
     COMPONENTS,
     ComponentState,
@@ -20,13 +21,12 @@ from modules.local.seaweedfs import seaweedfs_server
 from modules.local.server import LOOPBACK, S3Credentials, Server, http
 from modules.spec import Spec
 
-CLUSTER_ONLY = ("gpu_operator", "cert_manager", "kueue")
-
 
 def component_states(spec: Spec) -> dict[str, ComponentState]:
+    """A component without a local counterpart in its declaration runs only on clusters."""
     states: dict[str, ComponentState] = {}
     for name in COMPONENTS:
-        if name in CLUSTER_ONLY:
+        if not component(name).local_servers:
             states[name] = "cluster-only"
         else:
             states[name] = "enabled" if getattr(spec.components, name).enabled else "disabled"

@@ -8,9 +8,9 @@ import pytest
 from modules.components.gpu_operator import gpu_operator_values, time_slicing_config_map
 from modules.components.karpenter import karpenter_objects
 from modules.components.kueue import flavor_name, resource_flavors
-from modules.spec import load_spec
 from modules.spec.gpu_functions import GKE_DEVICE_PLUGIN_OFF
 from tests.cloud.conftest import resources
+from tests.specs import stand_in_spec
 
 TAINT_EFFECT = {"NO_SCHEDULE": "NoSchedule"}
 
@@ -19,7 +19,7 @@ def cloud_pools(env: str, stacks) -> dict[str, tuple[dict, list[dict]]]:
     """pool name -> (node labels, taints in Kubernetes spelling), read from the synthesized stack (GKE) or
     the NodePools Karpenter launches from (EKS)."""
     if env == "dev":  # EKS GPU pools are Karpenter NodePools
-        templates = [o["spec"]["template"] for o in karpenter_objects(load_spec(env)) if o["kind"] == "NodePool"]
+        templates = [o["spec"]["template"] for o in karpenter_objects(stand_in_spec(env)) if o["kind"] == "NodePool"]
         return {
             t["metadata"]["labels"]["cnai.io/gpu-pool"]: (t["metadata"]["labels"], t["spec"]["taints"])
             for t in templates
@@ -35,7 +35,7 @@ def cloud_pools(env: str, stacks) -> dict[str, tuple[dict, list[dict]]]:
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_cloud_pool_matches_kueue_flavor_and_gpu_operator(env, stacks):
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     pools = cloud_pools(env, stacks)
     flavors = {f["metadata"]["name"]: f["spec"] for f in resource_flavors(spec)}
     sliced = time_slicing_config_map(spec)

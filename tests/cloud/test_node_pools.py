@@ -6,17 +6,17 @@ from __future__ import annotations
 import pytest
 
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
-from modules.spec import SpecInvalid, load_spec, validate
-from tests.conftest import assert_golden, env_document
+from modules.spec import SpecInvalid, validate
+from tests.specs import stand_in, stand_in_spec
 
 
 def test_eks_has_only_the_system_group_and_its_gpu_pools_scale_with_karpenter():
-    [system] = eks_node_groups(load_spec("dev"))
+    [system] = eks_node_groups(stand_in_spec("dev"))
     assert system["node_group_name"] == "system" and "taint" not in system
 
 
 def test_an_eks_gpu_pool_with_a_minimum_is_refused_naming_karpenter():
-    document = env_document("dev")
+    document = stand_in("dev")
     document["gpu_pools"][0]["min_nodes"] = 1
     with pytest.raises(SpecInvalid) as refused:
         validate("dev", document)
@@ -27,7 +27,7 @@ def test_an_eks_gpu_pool_with_a_minimum_is_refused_naming_karpenter():
 def test_gke_installs_the_driver_and_the_operator_partitions_mig():
     """NVIDIA's "Google driver installer" layout: GKE the driver, the operator's MIG manager the slices
     (GKE partitioning too would be a second MIG owner), GKE's device plugin off by label."""
-    pools = {p["name"]: p for p in gke_node_pools(load_spec("prod"))}
+    pools = {p["name"]: p for p in gke_node_pools(stand_in_spec("prod"))}
     [accelerator] = pools["a100-mig"]["node_config"]["guest_accelerator"]
     assert accelerator == {
         "type": "nvidia-a100-80gb",
@@ -39,15 +39,8 @@ def test_gke_installs_the_driver_and_the_operator_partitions_mig():
 
 
 def test_a_node_shape_the_cloud_does_not_offer_is_a_spec_error():
-    document = env_document("dev")
+    document = stand_in("dev")
     document["gpu_pools"][0]["gpus_per_node"] = 3
     with pytest.raises(SpecInvalid) as info:
         validate("dev", document)
     assert "EKS offers nvidia-a10g with 1, 4, 8 per node" in str(info.value)
-
-
-@pytest.mark.parametrize(("env", "builder"), [("dev", eks_node_groups), ("prod", gke_node_pools)])
-def test_golden_node_pools(env, builder):
-    import json
-
-    assert_golden(f"cloud/{env}-node-pools.json", json.dumps(builder(load_spec(env)), indent=2) + "\n")

@@ -1,4 +1,5 @@
-"""What both cloud stacks share: state backend, outputs contract, required versions, goldens, checkov."""
+"""What both cloud stacks share: state backend, outputs contract, required versions, checkov (goldens:
+test_golden.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from modules.cloud.stack import OUTPUTS, state_settings
-from modules.spec import SpecInvalid, load_spec, validate
-from tests.cloud.conftest import CLOUD_ENVS
-from tests.conftest import assert_golden, env_document
+from modules.spec import SpecInvalid, validate
+from tests.specs import CLOUD_STAND_INS, stand_in, stand_in_spec
 
 CHECKOV = Path(os.environ.get("CNAI_CHECKOV", Path.home() / ".cache/cnai/tools/checkov/bin/checkov"))
 # Each skip: why the check does not apply to cnai's stacks.
@@ -27,12 +27,7 @@ SKIPS: dict[str, str] = {
 }
 
 
-@pytest.mark.parametrize("env", CLOUD_ENVS)
-def test_golden_cloud_stack(env, synthesized):
-    assert_golden(f"cloud/{env}.tf.json", synthesized[env].read_text())
-
-
-@pytest.mark.parametrize("env", CLOUD_ENVS)
+@pytest.mark.parametrize("env", CLOUD_STAND_INS)
 def test_resources_are_addressed_by_their_id_in_the_stack_scope(env, stacks):
     """The concern modules declare into the stack itself: a nested construct would prefix and hash the
     addresses (as Karpenter's, which always had its own), and `tofu apply` would replace live resources."""
@@ -42,15 +37,15 @@ def test_resources_are_addressed_by_their_id_in_the_stack_scope(env, stacks):
             assert scope == env and ("/" not in construct_id or address.startswith("karpenter_")), (kind, address)
 
 
-@pytest.mark.parametrize("env", CLOUD_ENVS)
+@pytest.mark.parametrize("env", CLOUD_STAND_INS)
 def test_outputs_are_the_platform_contract_and_the_ca_is_sensitive(env, stacks):
     outputs = stacks[env]["output"]
     assert sorted(outputs) == sorted(OUTPUTS)
     assert outputs["cluster_ca"]["sensitive"] is True
-    assert set(outputs["buckets"]["value"]) == set(load_spec(env).components.object_storage.buckets)
+    assert set(outputs["buckets"]["value"]) == set(stand_in_spec(env).components.object_storage.buckets)
 
 
-@pytest.mark.parametrize("env", CLOUD_ENVS)
+@pytest.mark.parametrize("env", CLOUD_STAND_INS)
 def test_stack_requires_a_tofu_with_native_locking_and_pins_its_provider(env, stacks):
     terraform = stacks[env]["terraform"]
     assert terraform["required_version"] == ">= 1.10.0"
@@ -59,7 +54,7 @@ def test_stack_requires_a_tofu_with_native_locking_and_pins_its_provider(env, st
 
 
 def test_state_backend_comes_from_the_spec_with_locking(tmp_path):
-    assert state_settings(load_spec("dev"), tmp_path, None) == (
+    assert state_settings(stand_in_spec("dev"), tmp_path, None) == (
         "s3",
         {
             "bucket": "acme-cnai-tfstate",
@@ -69,11 +64,11 @@ def test_state_backend_comes_from_the_spec_with_locking(tmp_path):
             "use_lockfile": True,
         },
     )
-    assert state_settings(load_spec("prod"), tmp_path, None) == (
+    assert state_settings(stand_in_spec("prod"), tmp_path, None) == (
         "gcs",
         {"bucket": "acme-cnai-tfstate", "prefix": "cnai/prod"},
     )
-    kind, settings = state_settings(load_spec("prod"), tmp_path / "out", tmp_path / "state")
+    kind, settings = state_settings(stand_in_spec("prod"), tmp_path / "out", tmp_path / "state")
     assert (kind, settings["path"]) == ("local", "../../../state/prod.tfstate")
 
 
@@ -93,7 +88,7 @@ def test_the_test_stacks_keep_state_locally(stacks):
     ],
 )
 def test_bad_cloud_input_is_refused_before_synth(env, path, value, message):
-    document = env_document(env)
+    document = stand_in(env)
     target = document
     for key in path[:-1]:
         target = target[key]
@@ -104,7 +99,7 @@ def test_bad_cloud_input_is_refused_before_synth(env, path, value, message):
 
 
 def test_spot_for_a_gpu_sold_on_demand_only_is_refused():
-    document = env_document("dev")
+    document = stand_in("dev")
     document["gpu_pools"][0] |= {"accelerator": "nvidia-a100-80gb", "gpus_per_node": 8, "sharing": {"mode": "none"}}
     document["teams"] = []
     with pytest.raises(SpecInvalid) as info:

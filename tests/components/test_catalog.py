@@ -6,12 +6,10 @@ import pytest
 
 from modules.components.catalog import BY_KEY, COMPONENTS, dependencies, install_order, ready_namespaces, workloads
 from modules.components.render import helm_releases
-from modules.spec import load_spec
 from modules.spec.loader import REPO_ROOT
 from modules.spec.namespaces import PLATFORM_NAMESPACES
 from modules.versions import chart
-
-CLUSTER_ENVS = ("kind", "dev", "prod", "onprem")
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
 
 def test_each_component_owns_one_reserved_namespace():
@@ -37,9 +35,9 @@ def test_releases_are_pinned_and_references_resolve():
         assert c.pulumi_type and c.pod_security in ("restricted", "baseline", "privileged"), c.key
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_install_order_puts_each_component_after_what_it_needs(env):
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     order = [c.key for c in install_order(spec)]
     for key, needs in dependencies(spec).items():
         assert all(order.index(need) < order.index(key) for need in needs), (key, needs, order)
@@ -47,22 +45,22 @@ def test_install_order_puts_each_component_after_what_it_needs(env):
 
 
 def test_install_order_follows_the_spec():
-    kind = load_spec("kind")
+    kind = stand_in_spec("kind")
     order = [c.key for c in install_order(kind)]
     assert order.index("jobset") < order.index("kueue") and order.index("cert_manager") < order.index("kserve")
     assert order.index("object_storage") < order.index("vector_db") < len(order)
     assert "karpenter" not in order  # EKS only
-    assert "karpenter" in [c.key for c in install_order(load_spec("dev"))]
+    assert "karpenter" in [c.key for c in install_order(stand_in_spec("dev"))]
 
 
 def test_render_lists_what_the_registry_declares():
-    spec = load_spec("onprem")
+    spec = stand_in_spec("onprem")
     assert [r["name"] for r in helm_releases(spec)] == [r.chart for c in COMPONENTS for r in c.releases_for(spec)]
     assert {r["namespace"] for r in helm_releases(spec)} <= set(PLATFORM_NAMESPACES.values())
 
 
 def test_wait_ready_and_workloads_come_from_the_declarations():
-    dev = load_spec("dev")
+    dev = stand_in_spec("dev")
     assert ready_namespaces(dev) == ["kueue-system", "cert-manager", "kserve", "cnai-mlflow", "cnai-observability"]
     assert [w.name for w in workloads(dev)][:1] == ["models-research"]
-    assert workloads(load_spec("kind")) == []  # the in-cluster store hands out keys, not identities
+    assert workloads(stand_in_spec("kind")) == []  # the in-cluster store hands out keys, not identities

@@ -11,16 +11,14 @@ import pytest
 from modules.components.object_storage import IDENTITIES_SECRET, credential_secrets
 from modules.components.render import helm_releases
 from modules.sim.charts import chart_defaults, render, template_references, unknown_values
-from modules.spec import load_spec
-from modules.spec.loader import list_envs
 from tests.k8s.declared import built_helm
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
-CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
-RELEASES = [(env, r["name"]) for env in CLUSTER_ENVS for r in helm_releases(load_spec(env))]
+RELEASES = [(env, r["name"]) for env in CLUSTER_STAND_INS for r in helm_releases(stand_in_spec(env))]
 
 
 def _release(env: str, name: str) -> dict:
-    return next(r for r in helm_releases(load_spec(env)) if r["name"] == name)
+    return next(r for r in helm_releases(stand_in_spec(env)) if r["name"] == name)
 
 
 @pytest.mark.parametrize(("env", "name"), RELEASES, ids=[f"{e}-{n}" for e, n in RELEASES])
@@ -49,7 +47,7 @@ def test_a_removed_setting_is_reported_with_its_path():
 
 
 @pytest.mark.parametrize(
-    "env", [e for e in CLUSTER_ENVS if any(r["name"] == "seaweedfs" for r in helm_releases(load_spec(e)))]
+    "env", [e for e in CLUSTER_STAND_INS if any(r["name"] == "seaweedfs" for r in helm_releases(stand_in_spec(e)))]
 )
 def test_seaweedfs_reads_its_s3_identities_from_the_key_cnai_writes(env: str):
     """The filer mounts cnai's identities Secret and starts with -s3.config=<mount>/<key>: the key must be

@@ -5,15 +5,12 @@ from __future__ import annotations
 import pytest
 
 from modules.components import fit
-from modules.spec import list_envs, load_spec
-from modules.spec.models import CLOUD_TARGETS
-
-CLOUD_ENVS = [e for e in list_envs() if load_spec(e).cluster.target in CLOUD_TARGETS]
+from tests.specs import CLOUD_STAND_INS, stand_in_spec
 
 
-@pytest.mark.parametrize("env", CLOUD_ENVS)
+@pytest.mark.parametrize("env", CLOUD_STAND_INS)
 def test_every_pool_workload_fits_its_node(env: str):
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     placed = {(who, pool.name) for who, pool, _ in fit.pool_workloads(spec)}
     # The smoke jobs of every pool with a queue, and the GPU runtime on every pool, were all looked at.
     assert {pool for _, pool in placed} == {p.name for p in spec.gpu_pools}
@@ -21,7 +18,7 @@ def test_every_pool_workload_fits_its_node(env: str):
 
 
 def test_a_workload_larger_than_the_node_is_named_with_both_figures(monkeypatch):
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     pool = spec.gpu_pools[0]
     wants = fit.Requests(cpu_millis=4000, memory_mib=32768)  # what the vLLM runtime asked until it was checked
     monkeypatch.setattr(fit, "pool_workloads", lambda s: iter([("ClusterServingRuntime cnai-vllm", pool, wants)]))
@@ -44,5 +41,5 @@ def test_a_pod_reserves_its_containers_or_its_largest_init_container():
 
 
 def test_machines_cnai_does_not_pick_are_not_judged():
-    spec = load_spec("onprem")
+    spec = stand_in_spec("onprem")
     assert all(fit.pool_node(spec, pool) is None for pool in spec.gpu_pools)

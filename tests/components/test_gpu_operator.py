@@ -5,13 +5,12 @@ from __future__ import annotations
 import yaml
 
 from modules.components.gpu_operator import TIME_SLICING_CONFIG, gpu_operator_values, time_slicing_config_map
-from modules.spec import load_spec
-from tests.conftest import env_document
+from tests.specs import stand_in, stand_in_spec
 
 
 def test_driver_strategy_is_explicit():
-    assert gpu_operator_values(load_spec("dev"))["driver"]["enabled"] is False  # EKS AMI ships the driver
-    document = env_document("dev")
+    assert gpu_operator_values(stand_in_spec("dev"))["driver"]["enabled"] is False  # EKS AMI ships the driver
+    document = stand_in("dev")
     document["components"]["gpu_operator"]["driver"] = "operator"
     from modules.spec import validate
 
@@ -19,7 +18,7 @@ def test_driver_strategy_is_explicit():
 
 
 def test_time_slicing_pool_gets_its_replicas_and_selects_them_by_label():
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     [pool] = spec.gpu_pools
     config = time_slicing_config_map(spec)
     profile = yaml.safe_load(config["data"][pool.name])
@@ -29,7 +28,7 @@ def test_time_slicing_pool_gets_its_replicas_and_selects_them_by_label():
 
 
 def test_mig_pool_turns_on_the_mig_manager_and_labels_its_profile():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     values = gpu_operator_values(spec)
     assert values["migManager"]["enabled"] and values["mig"]["strategy"] == "single"
     assert spec.pool("a100-mig").node_labels["nvidia.com/mig.config"] == "all-1g.10gb"
@@ -37,7 +36,7 @@ def test_mig_pool_turns_on_the_mig_manager_and_labels_its_profile():
 
 
 def test_daemonsets_tolerate_the_gpu_taint_and_dcgm_is_scraped():
-    values = gpu_operator_values(load_spec("prod"))
+    values = gpu_operator_values(stand_in_spec("prod"))
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in values["daemonsets"][
         "tolerations"
     ]

@@ -8,10 +8,10 @@ import pytest
 from modules.components.karpenter import karpenter_objects, karpenter_values
 from modules.components.kueue import flavor_name, resource_flavors
 from modules.components.render import helm_releases
-from modules.spec import SpecInvalid, list_envs, load_spec, validate
+from modules.spec import SpecInvalid, validate
 from modules.spec.karpenter import DISCOVERY_TAG, interruption_queue_name, node_role_name
 from modules.versions import binary
-from tests.conftest import env_document
+from tests.specs import STAND_INS, stand_in, stand_in_spec
 
 
 def by_kind(spec, kind: str) -> dict[str, dict]:
@@ -19,7 +19,7 @@ def by_kind(spec, kind: str) -> dict[str, dict]:
 
 
 def test_each_gpu_pool_scales_from_zero_to_its_maximum_on_its_own_instance_type():
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     pools, classes = by_kind(spec, "NodePool"), by_kind(spec, "EC2NodeClass")
     assert sorted(pools) == sorted(classes) == sorted(p.name for p in spec.gpu_pools)
     for pool in spec.gpu_pools:
@@ -35,7 +35,7 @@ def test_each_gpu_pool_scales_from_zero_to_its_maximum_on_its_own_instance_type(
 
 
 def test_nodes_carry_what_kueues_flavor_selects_and_tolerates():
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     flavors = {f["metadata"]["name"]: f["spec"] for f in resource_flavors(spec)}
     for pool in spec.gpu_pools:
         template = by_kind(spec, "NodePool")[pool.name]["spec"]["template"]
@@ -45,7 +45,7 @@ def test_nodes_carry_what_kueues_flavor_selects_and_tolerates():
 
 
 def test_node_classes_launch_into_this_clusters_discovered_network_as_its_node_role_with_imdsv2_only():
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     for node_class in by_kind(spec, "EC2NodeClass").values():
         node_class_spec = node_class["spec"]
         assert node_class_spec["role"] == node_role_name(spec)
@@ -58,7 +58,7 @@ def test_node_classes_launch_into_this_clusters_discovered_network_as_its_node_r
 
 
 def test_the_controller_watches_this_clusters_interruption_queue():
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     settings = karpenter_values(spec)["settings"]
     assert settings == {"clusterName": "cnai-dev", "interruptionQueue": interruption_queue_name(spec)}
     assert [r["name"] for r in helm_releases(spec) if r["name"].startswith("karpenter")] == [
@@ -67,9 +67,9 @@ def test_the_controller_watches_this_clusters_interruption_queue():
     ]
 
 
-@pytest.mark.parametrize("env", [e for e in list_envs() if load_spec(e).cluster.target != "eks"])
+@pytest.mark.parametrize("env", [e for e in STAND_INS if stand_in_spec(e).cluster.target != "eks"])
 def test_only_eks_runs_karpenter(env: str):
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     assert karpenter_objects(spec) == []
     assert not [r for r in helm_releases(spec) if r["name"].startswith("karpenter")]
 
@@ -83,7 +83,7 @@ def error_paths(document: dict) -> list[str]:
 
 
 def test_a_mixed_strategy_mig_pool_on_eks_is_refused_since_karpenter_cannot_launch_for_it():
-    document = env_document("dev")
+    document = stand_in("dev")
     document["gpu_pools"][0]["accelerator"] = "nvidia-a100-80gb"
     document["gpu_pools"][0]["gpus_per_node"] = 8
     document["gpu_pools"][0]["sharing"] = {"mode": "mig", "mig_profile": "1g.10gb"}

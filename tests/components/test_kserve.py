@@ -15,17 +15,16 @@ from modules.components.kserve import (
 from modules.components.object_storage import runs_in_cluster
 from modules.components.policies import GATEWAY_ACCESS_LABEL, NAME_LABEL
 from modules.components.security import security_objects
-from modules.spec import list_envs, load_spec
 from modules.spec.namespaces import PLATFORM_NAMESPACES
 from tests.components.test_security import selects
 from tests.components.validation import validation_errors
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
-CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 ROUTE_GROUP = "gateway.networking.k8s.io"
 
 
 def test_mlflow_model_on_cpu_uses_mlserver_v2_and_the_team_identity():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     isvc = inference_service(spec, spec.teams[1], "mlp", "mlflow", "s3://models/mlp/1")
     predictor = isvc["spec"]["predictor"]
     assert predictor["model"]["runtime"] == "cnai-mlserver" and predictor["model"]["protocolVersion"] == "v2"
@@ -35,7 +34,7 @@ def test_mlflow_model_on_cpu_uses_mlserver_v2_and_the_team_identity():
 
 
 def test_llm_on_a_gpu_pool_gets_placement_and_gpu_requests():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     pool = spec.pool("a100-mig")
     isvc = inference_service(spec, spec.teams[1], "llm", "huggingface", "s3://models/llm", pool, replicas=4)
     predictor = isvc["spec"]["predictor"]
@@ -48,7 +47,7 @@ def test_llm_on_a_gpu_pool_gets_placement_and_gpu_requests():
 def test_the_llm_runtime_serves_the_openai_api_not_a_kserve_protocol():
     """vLLM's server answers /v1/chat/completions and /v1/models; declaring KServe's v2 protocol on it
     (as cnai did) promised an API the container does not have."""
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     runtime = next(o for o in kserve_objects(spec) if o["metadata"]["name"] == "cnai-vllm")["spec"]
     assert "protocolVersions" not in runtime
     container = runtime["containers"][0]
@@ -59,30 +58,32 @@ def test_the_llm_runtime_serves_the_openai_api_not_a_kserve_protocol():
 
 
 def test_unserved_model_format_is_refused():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     with pytest.raises(ServingError, match="no runtime serves model format 'onnx'"):
         inference_service(spec, spec.teams[0], "x", "onnx", "s3://models/x")
 
 
 def test_gpu_runtime_without_a_pool_is_refused():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     with pytest.raises(ServingError, match="needs a GPU pool"):
         inference_service(spec, spec.teams[0], "llm", "huggingface", "s3://models/llm")
 
 
 def test_more_replicas_than_the_pool_has_gpus_is_refused():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     with pytest.raises(ServingError, match="has 32"):
         inference_service(spec, spec.teams[0], "llm", "huggingface", "s3://models/llm", spec.pool("h100-train"), 33)
 
 
 def test_cpu_only_environment_gets_no_gpu_runtime():
-    names = {o["metadata"]["name"] for o in kserve_objects(load_spec("kind")) if o["kind"] == "ClusterServingRuntime"}
+    names = {
+        o["metadata"]["name"] for o in kserve_objects(stand_in_spec("kind")) if o["kind"] == "ClusterServingRuntime"
+    }
     assert names == {"cnai-mlserver"}
 
 
 def test_gateway_api_through_envoy_not_ingress_nginx():
-    kinds = {o["kind"]: o for o in kserve_objects(load_spec("prod"))}
+    kinds = {o["kind"]: o for o in kserve_objects(stand_in_spec("prod"))}
     assert kinds["GatewayClass"]["spec"]["controllerName"].startswith("gateway.envoyproxy.io/")
     assert "Ingress" not in kinds
 
@@ -110,9 +111,9 @@ def unlabelled(name: str) -> dict:
     return {"metadata": {"name": name, "labels": {}}}
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_the_gateway_admits_routes_only_from_namespaces_labelled_for_it(env):
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     gateway = next(o for o in gateway_objects(spec) if o["kind"] == "Gateway")
     assert gateway["metadata"]["name"] == GATEWAY and validation_errors(gateway) == []
     namespaces = {o["metadata"]["name"]: o for o in security_objects(spec) if o["kind"] == "Namespace"}
@@ -130,7 +131,7 @@ def test_the_gateway_admits_routes_only_from_namespaces_labelled_for_it(env):
 
 
 def test_the_admission_rule_is_the_selector_not_the_evaluator():
-    spec = load_spec("kind")
+    spec = stand_in_spec("kind")
     listener = next(o for o in gateway_objects(spec) if o["kind"] == "Gateway")["spec"]["listeners"][0]
     open_listener = listener | {"allowedRoutes": {"namespaces": {"from": "All"}}}
     assert admits(open_listener, NAMESPACE, unlabelled("default"))  # what the Gateway used to do
@@ -144,7 +145,7 @@ def test_the_admission_rule_is_the_selector_not_the_evaluator():
 
 
 def test_no_gateway_means_no_gateway_label():
-    spec = load_spec("kind")
+    spec = stand_in_spec("kind")
     kserve = spec.components.kserve.model_copy(update={"gateway": False})
     spec = spec.model_copy(update={"components": spec.components.model_copy(update={"kserve": kserve})})
     assert gateway_objects(spec) == []
@@ -152,11 +153,11 @@ def test_no_gateway_means_no_gateway_label():
     assert not any(GATEWAY_ACCESS_LABEL in ns for ns in labels)
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_model_identities_list_only_secrets_that_exist(env):
     """KServe's pod webhook refuses a predictor whose account lists a missing Secret (the sim found it:
     dev's and prod's teams reach a cloud store with their workload identity and have no S3 keys)."""
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     accounts = [o for o in kserve_objects(spec) if o["kind"] == "ServiceAccount"]
     assert accounts
     for account in accounts:
@@ -164,7 +165,7 @@ def test_model_identities_list_only_secrets_that_exist(env):
 
 
 def test_predictor_pods_meet_restricted_pod_security():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     predictor = inference_service(spec, spec.teams[1], "mlp", "mlflow", "s3://models/mlp/1")["spec"]["predictor"]
     assert predictor["securityContext"] == {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
     assert predictor["model"]["securityContext"]["allowPrivilegeEscalation"] is False
@@ -173,7 +174,7 @@ def test_predictor_pods_meet_restricted_pod_security():
 def test_every_runtime_s_predictors_are_scraped_in_every_team_namespace():
     """The serving dashboard reads the predictors' metrics: a PodMonitor per runtime and team, selecting
     the label the runtime gives its pods, at the port its server exports metrics on."""
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     objects = kserve_objects(spec)
     runtimes = {o["metadata"]["name"]: o["spec"]["labels"] for o in objects if o["kind"] == "ClusterServingRuntime"}
     monitors = [o for o in objects if o["kind"] == "PodMonitor"]

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from modules.components.milvus import MILVUS_COMPONENTS, milvus_values
-from modules.spec import load_spec
+from tests.specs import stand_in_spec
 
 
 def test_prod_runs_cluster_mode_on_gcs_with_workload_identity():
-    values = milvus_values(load_spec("prod"))
+    values = milvus_values(stand_in_spec("prod"))
     assert values["cluster"]["enabled"] is True
     s3 = values["externalS3"]
     assert s3["cloudProvider"] == "gcp" and s3["useIAM"] is True and "accessKey" not in s3
 
 
 def test_kind_runs_standalone_on_the_in_cluster_store_with_keys_from_its_secret():
-    values = milvus_values(load_spec("kind"))
+    values = milvus_values(stand_in_spec("kind"))
     assert values["cluster"]["enabled"] is False
     assert values["externalS3"]["host"] == "seaweedfs-s3.cnai-storage.svc"
     assert "accessKey" not in values["externalS3"]  # the chart would write it into ConfigMap `milvus`
@@ -24,9 +24,9 @@ def test_kind_runs_standalone_on_the_in_cluster_store_with_keys_from_its_secret(
 
 
 def test_cloud_milvus_reads_no_keys():
-    assert "extraEnv" not in milvus_values(load_spec("prod")).get("standalone", {})
+    assert "extraEnv" not in milvus_values(stand_in_spec("prod")).get("standalone", {})
 
 
 def test_never_minio():
     for env in ("kind", "dev", "prod"):
-        assert milvus_values(load_spec(env))["minio"]["enabled"] is False
+        assert milvus_values(stand_in_spec(env))["minio"]["enabled"] is False

@@ -12,19 +12,19 @@ from modules.components import mlflow_users
 from modules.components.mlflow import mlflow_server_objects, postgres_cluster
 from modules.components.mlflow_users import COLLECTOR_USER, TRACES_EXPERIMENT
 from modules.local.paths import LocalPaths
-from modules.spec import load_spec
 from modules.spec.loader import REPO_ROOT
+from tests.specs import stand_in, stand_in_spec
 
 
 def by_kind(spec_name: str) -> dict[str, dict]:
-    return {o["kind"]: o for o in mlflow_server_objects(load_spec(spec_name))}
+    return {o["kind"]: o for o in mlflow_server_objects(stand_in_spec(spec_name))}
 
 
 def test_database_is_highly_available_and_backed_up_where_protected():
-    prod = postgres_cluster(load_spec("prod"))["spec"]
+    prod = postgres_cluster(stand_in_spec("prod"))["spec"]
     assert prod["instances"] == 3
     assert prod["backup"]["barmanObjectStore"]["destinationPath"] == "gs://acme-cnai-prod-mlflow-artifacts/cnpg/prod"
-    kind = postgres_cluster(load_spec("kind"))["spec"]
+    kind = postgres_cluster(stand_in_spec("kind"))["spec"]
     assert kind["instances"] == 1
     assert kind["backup"]["barmanObjectStore"]["s3Credentials"]["accessKeyId"] == {
         "name": "mlflow-s3",
@@ -47,9 +47,8 @@ def test_metrics_are_scraped():
 
 def test_disabled_mlflow_renders_nothing():
     from modules.spec import validate
-    from tests.conftest import env_document
 
-    document = env_document("kind")
+    document = stand_in("kind")
     document["components"]["mlflow"] = {"enabled": False}
     document["components"]["kserve"] = {"enabled": False}
     document["components"]["cert_manager"] = {"enabled": False}  # KServe installs it
@@ -73,7 +72,7 @@ def test_gke_binds_the_server_and_the_database_to_their_google_service_accounts(
 def test_eks_pod_identity_needs_no_annotation_and_in_cluster_store_none_either():
     for env in ("dev", "kind"):
         assert "annotations" not in by_kind(env)["ServiceAccount"]["metadata"]
-        assert "serviceAccountTemplate" not in postgres_cluster(load_spec(env))["spec"]
+        assert "serviceAccountTemplate" not in postgres_cluster(stand_in_spec(env))["spec"]
 
 
 def test_the_server_mounts_only_secrets_that_exist_for_its_store():
@@ -152,7 +151,7 @@ def test_the_collectors_mlflow_user_may_add_traces_to_its_experiment_only(tmp_pa
 
 
 def test_the_server_provisions_the_collector_user_before_it_starts():
-    objects = mlflow_server_objects(load_spec("prod"))
+    objects = mlflow_server_objects(stand_in_spec("prod"))
     container = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     command = container["command"][-1]
     assert command.index("mlflow_users.py /etc/mlflow-users &&") < command.index("exec mlflow server")

@@ -10,17 +10,17 @@ from modules.components.object_storage import (
     seaweedfs_values,
     tenant_actions,
 )
-from modules.spec import load_spec
+from tests.specs import stand_in_spec
 
 
 def test_only_seaweedfs_runs_in_cluster():
-    assert runs_in_cluster(load_spec("kind"))
-    assert not runs_in_cluster(load_spec("dev"))  # S3 buckets from the cloud stack
-    assert not runs_in_cluster(load_spec("prod"))  # GCS
+    assert runs_in_cluster(stand_in_spec("kind"))
+    assert not runs_in_cluster(stand_in_spec("dev"))  # S3 buckets from the cloud stack
+    assert not runs_in_cluster(stand_in_spec("prod"))  # GCS
 
 
 def test_gateway_requires_auth_and_creates_the_spec_buckets():
-    values = seaweedfs_values(load_spec("kind"))
+    values = seaweedfs_values(stand_in_spec("kind"))
     s3 = values["filer"]["s3"]
     assert s3["enableAuth"] is True and s3["existingConfigSecret"] == "cnai-s3-identities"
     assert [b["name"] for b in s3["createBuckets"]] == ["mlflow-artifacts", "models", "datasets", "milvus"]
@@ -36,6 +36,6 @@ def test_credentials_are_placed_not_invented():
 
 
 def test_tenants_reach_only_the_shared_data_buckets():
-    actions = tenant_actions(load_spec("kind"))
+    actions = tenant_actions(stand_in_spec("kind"))
     assert actions == [f"{a}:{b}" for b in ("models", "datasets") for a in ("Read", "Write", "List")]
     assert not any(a.startswith("Admin") or "mlflow-artifacts" in a for a in actions)

@@ -10,11 +10,11 @@ from modules.components.observability import (
     otel_collector_values,
     prometheus_rules,
 )
-from modules.spec import load_spec
+from tests.specs import stand_in_spec
 
 
 def test_dashboards_are_valid_json_labelled_for_grafana():
-    maps = dashboard_config_maps(load_spec("prod"))
+    maps = dashboard_config_maps(stand_in_spec("prod"))
     assert {m["metadata"]["name"] for m in maps} == {
         "cnai-dashboard-gpu",
         "cnai-dashboard-kueue",
@@ -28,7 +28,7 @@ def test_dashboards_are_valid_json_labelled_for_grafana():
 
 
 def test_no_gpu_dashboard_or_gpu_alerts_without_the_gpu_operator():
-    spec = load_spec("kind")  # an emulated GPU pool, but no DCGM exporter
+    spec = stand_in_spec("kind")  # an emulated GPU pool, but no DCGM exporter
     assert spec.gpu_pools and not spec.components.gpu_operator.enabled
     assert "cnai-dashboard-gpu" not in {m["metadata"]["name"] for m in dashboard_config_maps(spec)}
     groups = {g["name"] for rule in prometheus_rules(spec) for g in rule["spec"]["groups"]}
@@ -36,18 +36,18 @@ def test_no_gpu_dashboard_or_gpu_alerts_without_the_gpu_operator():
 
 
 def test_alerts_cover_xid_memory_and_pending_queues():
-    [rule] = prometheus_rules(load_spec("prod"))
+    [rule] = prometheus_rules(stand_in_spec("prod"))
     alerts = {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
     assert alerts == {"GpuXidErrors", "GpuMemoryNearFull", "KueueWorkloadsPendingTooLong"}
 
 
 def test_prometheus_selects_every_monitor_and_keeps_the_spec_retention():
-    values = kube_prometheus_values(load_spec("prod"))["prometheus"]["prometheusSpec"]
+    values = kube_prometheus_values(stand_in_spec("prod"))["prometheus"]["prometheusSpec"]
     assert values["retention"] == "30d"
     assert values["serviceMonitorSelectorNilUsesHelmValues"] is False
 
 
 def test_collector_sends_metrics_to_prometheus_and_traces_to_mlflow():
-    pipelines = otel_collector_values(load_spec("prod"))["config"]["service"]["pipelines"]
+    pipelines = otel_collector_values(stand_in_spec("prod"))["config"]["service"]["pipelines"]
     assert pipelines["metrics"]["exporters"] == ["otlphttp/prometheus"]
     assert pipelines["traces"]["exporters"] == ["otlphttp/mlflow"]

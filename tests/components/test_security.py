@@ -27,11 +27,10 @@ from modules.components.observability import NODE_METRICS_PORTS, PROMETHEUS_PODS
 from modules.components.policies import CLIENT_LABEL, NAME_LABEL
 from modules.components.render import all_objects, helm_releases
 from modules.components.security import DNS_PODS, platform_services, security_objects, team_gpu_ceiling
-from modules.spec import list_envs, load_spec
 from modules.spec.loader import REPO_ROOT
 from modules.spec.namespaces import KUBE_SYSTEM, PLATFORM_NAMESPACES
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
-CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
 API_SERVER_CALLBACKS = {c.key: c.api_callbacks for c in COMPONENTS if c.api_callbacks}
 # shared/ lies beside the checkout (developers and CI); CNAI_CHARTS points elsewhere.
 CHARTS = Path(os.environ.get("CNAI_CHARTS", REPO_ROOT.parent / "shared" / "charts"))
@@ -161,7 +160,7 @@ class Network:
 
 
 def network(env: str) -> tuple[Any, Network]:
-    spec = load_spec(env)
+    spec = stand_in_spec(env)
     return spec, Network(all_objects(spec))
 
 
@@ -196,7 +195,7 @@ def test_the_evaluator_isolates_only_selected_pods_and_needs_both_ends_to_allow(
 # Default deny
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_namespace_cnai_uses_denies_all_ingress_and_egress(env):
     spec, net = network(env)
     objects = all_objects(spec)
@@ -221,7 +220,7 @@ def test_every_namespace_cnai_uses_denies_all_ingress_and_egress(env):
 
 
 def test_every_namespace_has_pod_security_labels():
-    objects = security_objects(load_spec("prod"))
+    objects = security_objects(stand_in_spec("prod"))
     namespaces = {o["metadata"]["name"]: o["metadata"]["labels"] for o in by_kind(objects, "Namespace")}
     for name, labels in namespaces.items():
         assert labels["pod-security.kubernetes.io/enforce"] in ("restricted", "privileged"), name
@@ -230,7 +229,7 @@ def test_every_namespace_has_pod_security_labels():
 
 
 def test_every_allow_is_its_own_named_policy():
-    objects = security_objects(load_spec("prod"))
+    objects = security_objects(stand_in_spec("prod"))
     for ns in {o["metadata"]["namespace"] for o in by_kind(objects, "NetworkPolicy")}:
         names = [p["metadata"]["name"] for p in by_kind(objects, "NetworkPolicy") if p["metadata"]["namespace"] == ns]
         assert len(names) == len(set(names)), ns
@@ -241,7 +240,7 @@ def test_every_allow_is_its_own_named_policy():
 # What a team namespace may reach
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_team_pods_reach_dns_the_object_store_mlflow_otlp_and_the_platform_they_use(env):
     spec, net = network(env)
     document = cluster_endpoints(spec)
@@ -263,7 +262,7 @@ def test_team_pods_reach_dns_the_object_store_mlflow_otlp_and_the_platform_they_
     assert document.inference and net.allows(job, *at(document.inference.url))  # its own predictor
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_team_pods_cannot_reach_other_teams_the_database_internals_or_the_api_server(env):
     spec, net = network(env)
     job = Pod(spec.teams[0].namespace_name, {"job-name": "train"})
@@ -292,7 +291,7 @@ def test_team_pods_cannot_reach_other_teams_the_database_internals_or_the_api_se
 # What the platform's own namespaces need
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_platform_components_reach_what_they_need_and_no_more(env):
     spec, net = network(env)
     ns = dict(PLATFORM_NAMESPACES)
@@ -328,7 +327,7 @@ def test_platform_components_reach_what_they_need_and_no_more(env):
     assert not net.allows(Pod(ns["vector_db"]), Pod(ns["mlflow"], mlflow.SELECTOR), mlflow.PORT)
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_only_the_gateway_reaches_predictors_and_only_in_namespaces_labelled_for_it(env):
     spec, net = network(env)
     proxy = Pod(kserve.NAMESPACE, kserve.PROXY_LABELS)
@@ -347,7 +346,7 @@ def test_only_the_gateway_reaches_predictors_and_only_in_namespaces_labelled_for
 
 
 def test_team_namespaces_are_restricted_with_least_privilege_rbac():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     objects = security_objects(spec)
     for team in spec.teams:
         ns = team.namespace_name
@@ -360,19 +359,19 @@ def test_team_namespaces_are_restricted_with_least_privilege_rbac():
 
 
 def test_team_gpu_ceiling_is_nominal_plus_borrowing_capped_by_the_pool():
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     research, serving = spec.teams
     assert team_gpu_ceiling(spec, research) == (24 + 8) + 112  # a100-mig: no limit -> the whole pool
     assert team_gpu_ceiling(spec, serving) == 98 + 8
 
 
 def test_disabled_component_gets_no_namespace():
-    names = {o["metadata"]["name"] for o in by_kind(security_objects(load_spec("kind")), "Namespace")}
+    names = {o["metadata"]["name"] for o in by_kind(security_objects(stand_in_spec("kind")), "Namespace")}
     assert "gpu-operator" not in names and "team-research" in names
 
 
 def test_served_components_accept_only_labelled_platform_clients_on_their_ports():
-    objects = security_objects(load_spec("kind"))
+    objects = security_objects(stand_in_spec("kind"))
     served = {
         o["metadata"]["name"]: o["metadata"]["namespace"]
         for o in by_kind(objects, "NetworkPolicy")
@@ -427,4 +426,4 @@ def test_ports_named_after_the_charts_match_the_pinned_charts():
         template = chart_file("kube-prometheus-stack", "templates", "exporters", folder, "service.yaml")
         assert f"DefaultSecurePort := {NODE_METRICS_PORTS[name]}" in template
     seaweedfs = yaml.safe_load(chart_file("seaweedfs", "values.yaml"))
-    assert platform_services(load_spec("kind"))["object-store"].ports == (seaweedfs["s3"]["port"],)
+    assert platform_services(stand_in_spec("kind"))["object-store"].ports == (seaweedfs["s3"]["port"],)

@@ -1,4 +1,5 @@
-"""checkov on everything `cnai render` writes for every cluster environment: zero failed checks."""
+"""checkov on everything `cnai render` writes for every cluster environment (tests/specs.py's stand-ins):
+zero failed checks."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import pytest
 import yaml
 
 from modules.components.render import rendered_files
-from modules.spec import list_envs, load_spec
 from tests.k8s.declared import built_helm, content, rendered_releases
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
 CHECKOV = Path(os.environ.get("CNAI_CHECKOV", Path.home() / ".cache/cnai/tools/checkov/bin/checkov"))
 SKIPS: dict[str, str] = {
@@ -25,8 +26,8 @@ SKIPS: dict[str, str] = {
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("rendered")
-    for env in (e for e in list_envs() if load_spec(e).is_cluster):
-        for name, text in rendered_files(load_spec(env)).items():
+    for env in CLUSTER_STAND_INS:
+        for name, text in rendered_files(stand_in_spec(env)).items():
             if name != "helm-releases.yaml":  # chart values, not Kubernetes objects
                 (root / env).mkdir(exist_ok=True)
                 (root / env / name).write_text(text)
@@ -78,7 +79,7 @@ CHECKED_API_VERSIONS = (
 
 
 def _write_releases(folder: Path, env: str, defaults: bool) -> None:
-    releases = content(load_spec(env)).releases
+    releases = content(stand_in_spec(env)).releases
     for name, docs in rendered_releases(built_helm(), releases, defaults).items():
         checked = [d for d in docs if d.get("apiVersion") in CHECKED_API_VERSIONS]
         (folder / f"{env}-{name}.yaml").write_text(yaml.safe_dump_all(checked, sort_keys=False))
@@ -105,7 +106,7 @@ def test_cnais_chart_values_add_no_checkov_failure(tmp_path):
     built_helm()
     ours, defaults = tmp_path / "cnai", tmp_path / "defaults"
     ours.mkdir(), defaults.mkdir()
-    for env in (e for e in list_envs() if load_spec(e).is_cluster):
+    for env in CLUSTER_STAND_INS:
         _write_releases(ours, env, defaults=False)
         _write_releases(defaults, env, defaults=True)
     failed, _, passed = failed_checks(ours)

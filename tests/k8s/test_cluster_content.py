@@ -19,11 +19,8 @@ from modules.components.references import (
     unreachable_webhooks,
     unscraped_monitors,
 )
-from modules.spec import load_spec
-from modules.spec.loader import list_envs
 from tests.k8s.declared import GROUP, RELEASE, Declared, built_helm, content, plain, rendered_releases
-
-CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
+from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
 # Objects that a controller or a chart's hook Job creates when it runs, so no rendered document does.
 CREATED_AT_RUN_TIME: dict[tuple[str, str, str], str] = {
@@ -40,7 +37,7 @@ CREATED_AT_RUN_TIME: dict[tuple[str, str, str], str] = {
 
 @cache
 def _declared(env: str) -> Declared:
-    return content(load_spec(env))
+    return content(stand_in_spec(env))
 
 
 @cache
@@ -52,39 +49,39 @@ def cluster_content(env: str) -> list[dict[str, Any]]:
     return [*_declared(env).objects, *_charts(env)]
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_release_is_named_for_its_chart(env: str):
     """Service names derive from release names; an unnamed Release gets a random suffix from Pulumi."""
     assert all(r.get("name") for r in _declared(env).releases)
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_secret_configmap_and_service_account_a_pod_needs_exists(env: str):
     assert missing_references(cluster_content(env), set(CREATED_AT_RUN_TIME)) == []
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_service_address_cnai_writes_exists(env: str):
     declared = _declared(env)
     written = [
         declared.objects,
         [r["values"] for r in declared.releases],
-        cluster_endpoints(load_spec(env)).model_dump(),
+        cluster_endpoints(stand_in_spec(env)).model_dump(),
     ]
     assert missing_addresses(written, cluster_content(env)) == []
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_monitor_scrapes_something(env: str):
     assert unscraped_monitors(cluster_content(env), set(CREATED_AT_RUN_TIME)) == []
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_webhook_is_reachable_from_the_api_server(env: str):
     assert unreachable_webhooks(cluster_content(env)) == []
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_no_generated_secret_in_plain_text(env: str):
     """Every key the program generates appears only in Secrets: not in Helm values (kept in the release
     and in Pulumi's state), not in a ConfigMap, an env value or an argument of a rendered object."""
@@ -105,7 +102,7 @@ def _kind(doc: dict[str, Any]) -> str:
     return f"{doc['apiVersion'].split('/')[0]}/{doc['kind']}"
 
 
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
+@pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_what_brings_a_crd_is_installed_before_what_uses_it(env: str):
     """A Helm release or object group that creates a custom resource must wait for the release that
     installs its CRD (the ServiceMonitors of SeaweedFS and Milvus for kube-prometheus-stack's, Kueue's

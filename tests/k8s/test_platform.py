@@ -10,14 +10,14 @@ import pytest
 
 from modules.components.kueue import kueue_objects
 from modules.components.security import security_objects
-from modules.spec import load_spec
 from modules.versions import chart
 from tests.k8s.declared import SECRET_SIGNATURE, declare, plain
+from tests.specs import stand_in_spec
 
 
 @pytest.fixture(scope="module")
 def prod():
-    return declare(load_spec("prod"))
+    return declare(stand_in_spec("prod"))
 
 
 def test_releases_use_the_pinned_charts(prod):
@@ -45,8 +45,8 @@ def test_releases_use_the_pinned_charts(prod):
 def test_objects_are_exactly_what_the_builders_return(prod):
     recorder, _ = prod
     groups = recorder.of_type("kubernetes:yaml/v2:ConfigGroup")
-    assert groups["kueue-queues"].inputs["objs"] == kueue_objects(load_spec("prod"))
-    assert groups["security-objects"].inputs["objs"] == security_objects(load_spec("prod"))
+    assert groups["kueue-queues"].inputs["objs"] == kueue_objects(stand_in_spec("prod"))
+    assert groups["security-objects"].inputs["objs"] == security_objects(stand_in_spec("prod"))
 
 
 def test_components_and_child_names(prod):
@@ -76,13 +76,13 @@ def test_the_stack_provider_reaches_every_child(prod):
 
 
 def test_kind_has_no_gpu_operator_and_exports_local_queues():
-    recorder, outputs = declare(load_spec("kind"))
+    recorder, outputs = declare(stand_in_spec("kind"))
     assert "gpu-operator-chart" not in recorder.of_type("kubernetes:helm.sh/v3:Release")
     assert outputs["local_queues"] == {"research": "team-research/research"}
 
 
 def test_kind_runs_seaweedfs_with_generated_secret_credentials():
-    recorder, outputs = declare(load_spec("kind"))
+    recorder, outputs = declare(stand_in_spec("kind"))
     assert "object-storage-chart" in recorder.of_type("kubernetes:helm.sh/v3:Release")
     passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
     assert {"object-storage-access-key", "object-storage-secret-key", "observability-grafana-password"} <= set(
@@ -112,7 +112,7 @@ def test_milvus_gets_keys_to_its_own_bucket_from_a_secret():
     """Least privilege and no plaintext: generated keys whose identity may only read, write and list the
     milvus bucket, in a Secret of Milvus's namespace; the chart values (which it writes into ConfigMap
     `milvus`) carry none, only references to that Secret."""
-    recorder, _ = declare(load_spec("kind"))
+    recorder, _ = declare(stand_in_spec("kind"))
     passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
     assert {"object-storage-milvus-access-key", "object-storage-milvus-secret-key"} <= set(passwords)
     values = plain(recorder.of_type("kubernetes:helm.sh/v3:Release")["milvus-chart"].inputs["values"])

@@ -11,7 +11,7 @@ import yaml
 
 from modules.local.mlserver import model_settings
 from modules.local.paths import LocalPaths
-from modules.local.seaweedfs import s3_identities
+from modules.local.seaweedfs import platform_identity
 from modules.local.server import S3Credentials
 from modules.local.stack import component_states, local_endpoints, local_servers
 from modules.local.supervisor import supervisord_conf
@@ -92,7 +92,7 @@ def test_prometheus_scrapes_every_server_with_metrics(servers):
 def test_credentials_file_is_private(servers):
     s3_config = next(s for s in servers if s.name == "object_storage").files[0]
     assert s3_config.mode == 0o600
-    keys = s3_identities(CREDS)["identities"][0]["credentials"][0]
+    keys = platform_identity(CREDS)["identities"][0]["credentials"][0]
     assert keys == {"accessKey": CREDS.access_key, "secretKey": CREDS.secret_key}
 
 

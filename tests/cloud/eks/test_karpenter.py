@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from modules.cloud.eks.karpenter import controller_policy
-from modules.spec import load_spec
 from modules.spec.karpenter import (
     NAMESPACE,
     SERVICE_ACCOUNT,
@@ -13,10 +12,11 @@ from modules.spec.karpenter import (
     node_role_name,
 )
 from tests.cloud.conftest import resources
+from tests.specs import stand_in_spec
 
 
 def test_karpenter_nodes_join_and_its_controller_may_only_launch_and_end_this_clusters_nodes(stacks):
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     roles = {r["name"]: r for r in resources(stacks["dev"], "aws_iam_role").values()}
     assert "ec2.amazonaws.com" in roles[node_role_name(spec)]["assume_role_policy"]
     [entry] = resources(stacks["dev"], "aws_eks_access_entry").values()
@@ -35,7 +35,7 @@ def test_karpenter_nodes_join_and_its_controller_may_only_launch_and_end_this_cl
 
 
 def test_interruption_events_reach_an_encrypted_queue_only_eventbridge_writes(stacks):
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     [queue] = resources(stacks["dev"], "aws_sqs_queue").values()
     assert queue["name"] == interruption_queue_name(spec) and queue["sqs_managed_sse_enabled"] is True
     rules = resources(stacks["dev"], "aws_cloudwatch_event_rule").values()

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from modules.spec import load_spec
 from modules.spec.karpenter import (
     DISCOVERY_TAG,
 )
 from tests.cloud.conftest import resources
+from tests.specs import stand_in_spec
 
 
 def test_gpu_pools_are_not_node_groups_and_karpenter_finds_the_private_subnets_and_cluster_sg(stacks):
     """A managed node group never leaves its desired size without an autoscaler: the GPU pools come from
     Karpenter, which launches into what carries its discovery tag."""
-    spec = load_spec("dev")
+    spec = stand_in_spec("dev")
     groups = resources(stacks["dev"], "aws_eks_node_group").values()
     assert [g["node_group_name"] for g in groups] == ["system"]
     tagged = [s for s in resources(stacks["dev"], "aws_subnet").values() if s["tags"].get(DISCOVERY_TAG)]

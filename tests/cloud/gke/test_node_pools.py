@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import cdktn
 
-from modules.spec import load_spec
 from tests.cloud.conftest import resources
+from tests.specs import stand_in_spec
 
 
 def test_each_gpu_pool_is_one_node_pool_with_accelerator_partition_taint_labels_and_scaling(synthesized):
-    spec = load_spec("prod")
+    spec = stand_in_spec("prod")
     received = synthesized["prod"].read_text()
     expected = {"h100-train": ("a3-highgpu-8g", "nvidia-h100-80gb"), "a100-mig": ("a2-ultragpu-8g", "nvidia-a100-80gb")}
     for pool in spec.gpu_pools:
@@ -37,5 +37,5 @@ def test_each_gpu_pool_is_one_node_pool_with_accelerator_partition_taint_labels_
 def test_gke_installs_the_driver_at_its_default_for_the_pinned_version(stacks):
     pools = resources(stacks["prod"], "google_container_node_pool")
     driver = pools["pool-h100-train"]["node_config"]["guest_accelerator"][0]["gpu_driver_installation_config"]
-    assert load_spec("prod").components.gpu_operator.driver == "preinstalled"
+    assert stand_in_spec("prod").components.gpu_operator.driver == "preinstalled"
     assert driver == {"gpu_driver_version": "DEFAULT"}  # never LATEST, which floats
