@@ -36,6 +36,7 @@ CHECK_AREAS = {
     "test_pipeline": "train → serve",
     "test_serving": "serving",
     "test_vector_db": "vector DB",
+    "test_rag": "RAG",
     "test_prometheus": "metrics",
     "test_traces": "traces",
 }
