@@ -3,7 +3,7 @@
 Two Go modules of cnai's own link them (sources in modules/sim/go/):
 - `kube`: one multi-call binary with etcd, kube-apiserver, kube-controller-manager and kube-scheduler
   (their shared dependency tree is compiled and linked once);
-- `controllers`: Kueue, kwok and helm from their upstream main packages (Go `tool` directives), plus
+- `controllers`: Kueue, JobSet, kwok and helm from their upstream main packages (Go `tool` directives), plus
   `kwokstages`, which prints kwok's default stages;
 - `kserve`: the KServe controller manager, alone because it builds only with the replace directives of
   its own go.mod (k8s.io/* v0.34, controller-runtime v0.22), which Go ignores outside the main module;
@@ -59,7 +59,7 @@ def version(key: str) -> str:
 class Artifact:
     """One file the sim needs, built from a Go main package of one of cnai's build modules."""
 
-    name: str  # what the runtime asks for: kube, kueue, kwok, helm, kwok-stages
+    name: str  # what the runtime asks for: kube, kueue, jobset, kwok, helm, kwok-stages
     module: str  # folder under modules/sim/go
     package: str  # Go package path (or ./dir) of the main package
     versions: tuple[str, ...]  # sim BOM keys whose versions name the file
@@ -82,6 +82,7 @@ def version_stamps(name: str) -> dict[str, str]:
         return {f"{p}.{k}": v for p in packages for k, v in fields.items()}
     return {
         "kueue": {"sigs.k8s.io/kueue/pkg/version.GitVersion": version("kueue")},
+        "jobset": {"sigs.k8s.io/jobset/pkg/version.GitVersion": version("jobset")},
         "helm": {"helm.sh/helm/v4/internal/version.version": version("helm")},
     }.get(name, {})
 
@@ -93,6 +94,7 @@ def ldflags(name: str) -> str:
 ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kube", "kube", ".", ("kubernetes", "etcd")),
     Artifact("kueue", "controllers", "sigs.k8s.io/kueue/cmd/kueue", ("kueue",)),
+    Artifact("jobset", "controllers", "sigs.k8s.io/jobset", ("jobset",)),
     Artifact("kwok", "controllers", "sigs.k8s.io/kwok/cmd/kwok", ("kwok",)),
     Artifact("kwok-stages", "controllers", "./kwokstages", ("kwok",), output="stdout"),
     Artifact("helm", "controllers", "helm.sh/helm/v4/cmd/helm", ("helm",)),

@@ -1,10 +1,11 @@
 """The sim runtime: a real control plane on 127.0.0.1 under supervisord, nodes shaped like other
-environments' node groups, and the Kueue controller with its CRDs, RBAC and webhooks.
+environments' node groups, and the Kueue, KServe and JobSet controllers with their CRDs, RBAC and webhooks.
 
 up: build what is missing -> PKI -> etcd, kube-apiserver, controller-manager, scheduler, kwok ->
-Kueue's chart objects (CRDs, RBAC) -> the emulated environments' nodes (Ready) -> Kueue controller ->
-its webhook configurations. Any failure stops everything that was started and names the component
-and its log. down: stops every process (data stays in .cnai/sim); purge deletes it.
+the charts' CRDs, RBAC and webhook configurations (pointed at the local controllers) -> the emulated
+environments' nodes (Ready) -> the controllers (Karpenter's too when asked). Any failure stops
+everything that was started and names the component and its log. down: stops every process (data
+stays in .cnai/sim); purge deletes it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.cluster import apply as kube
+from modules.components.jobset import jobset_values
 from modules.components.kserve import kserve_values
 from modules.components.kueue import kueue_manager_config, kueue_values
 from modules.errors import CnaiError
@@ -42,6 +44,7 @@ from modules.sim import karpenter as sim_karpenter
 from modules.sim.nodes import sim_nodes
 from modules.sim.servers import (
     IDENTITIES,
+    JOBSET_NAMESPACE,
     KSERVE_NAMESPACE,
     KUEUE_NAMESPACE,
     KUEUE_WEBHOOK_SECRET,
@@ -126,6 +129,7 @@ def ensure_pki(paths: SimPaths) -> None:
         "etcd": lambda: pki.serving_certificate(ca, "etcd", *pki.loopback_names()),
         "kueue-ca": lambda: pki.certificate_authority(**pki.KUEUE_CA),
         "kserve-webhook": lambda: pki.serving_certificate(ca, "kserve-webhook", *pki.loopback_names()),
+        "jobset-webhook": lambda: pki.serving_certificate(ca, "jobset-webhook", *pki.loopback_names()),
         "service-account": pki.service_account_key,
         **{name: (lambda i=identity: pki.client_certificate(ca, i)) for name, identity in IDENTITIES.items()},
     }
@@ -146,6 +150,8 @@ def ensure_pki(paths: SimPaths) -> None:
     _write_private(paths.kueue_certs / "ca.crt", paths.cert("kueue-ca").read_bytes())
     for name, source in (("tls.crt", paths.cert("kserve-webhook")), ("tls.key", paths.key("kserve-webhook"))):
         _write_private(paths.kserve_certs / name, source.read_bytes())
+    for name, source in (("tls.crt", paths.cert("jobset-webhook")), ("tls.key", paths.key("jobset-webhook"))):
+        _write_private(paths.jobset_certs / name, source.read_bytes())
 
 
 def kueue_webhook_secret(paths: SimPaths) -> dict[str, Any]:
@@ -205,6 +211,7 @@ class SimRuntime:
                 self.paths, self.ports, str(build.path_of("kueue")), kueue_manager_config(self.controller_spec)
             ),
             servers.kserve(self.paths, self.ports, str(build.path_of("kserve"))),
+            servers.jobset(self.paths, self.ports, str(build.path_of("jobset"))),
             *self._karpenter_servers(),
         ]
 
@@ -293,15 +300,16 @@ class SimRuntime:
         return UpReport(0.0, self.emulates, len(nodes), applied, phases)
 
     def _chart_objects(self) -> list[dict[str, Any]]:
-        """What the sim installs of the charts: the platform charts' CRDs; Kueue's and KServe's chart
-        objects with cnai's values (their webhooks pointed at the local controllers), their namespaces,
+        """What the sim installs of the charts: the platform charts' CRDs; Kueue's, KServe's and JobSet's
+        chart objects with cnai's values (their webhooks pointed at the local controllers), their namespaces,
         and the Secret with Kueue's webhook certificate (its certificate management injects its CA)."""
         helm, cache, spec = str(build.path_of("helm")), self.paths.charts_cache, self.controller_spec
         kueue = charts.render_cached(helm, cache, "kueue", "kueue", KUEUE_NAMESPACE, kueue_values(spec))
         kserve = charts.render_cached(helm, cache, "kserve", "kserve", KSERVE_NAMESPACE, kserve_values(spec))
+        jobset = charts.render_cached(helm, cache, "jobset", "jobset", JOBSET_NAMESPACE, jobset_values(spec))
         namespaces = [
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
-            for name in (KUEUE_NAMESPACE, KSERVE_NAMESPACE)
+            for name in (KUEUE_NAMESPACE, KSERVE_NAMESPACE, JOBSET_NAMESPACE)
         ]
         return [
             *charts.platform_crds(helm, cache),
@@ -309,6 +317,7 @@ class SimRuntime:
             *charts.installable(kueue, self.ports.kueue_webhook, self.paths.cert("kueue-ca").read_bytes()),
             kueue_webhook_secret(self.paths),
             *charts.installable(kserve, self.ports.kserve_webhook, self.paths.ca.read_bytes()),
+            *charts.installable(jobset, self.ports.jobset_webhook, self.paths.ca.read_bytes()),
         ]
 
     def _apply(self, dyn: Any, objects: list[dict[str, Any]], what: str) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """The sim control plane as supervised local servers: pure builders returning `Server` objects.
 
-etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, the Kueue and the KServe
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, the Kueue, KServe and JobSet
 controllers, each with its own client identity (certificate) where it talks to the API server, each
 bound to 127.0.0.1 - except KServe's webhook listener: its manager has no flag for the host, so
 controller-runtime binds the port on every interface (TLS with a certificate for 127.0.0.1 only).
@@ -16,17 +16,19 @@ from pathlib import Path
 
 import yaml
 
+from modules.components.jobset import NAMESPACE as JOBSET_NAMESPACE
 from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
+from modules.components.kueue import NAMESPACE as KUEUE_NAMESPACE
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, Server
 from modules.sim.pki import SERVICE_CIDR, Identity
 from modules.spec.loader import REPO_ROOT
 
-KUEUE_NAMESPACE = "kueue-system"
 KUEUE_SERVICE_ACCOUNT = "kueue-controller-manager"  # the chart's names (release `kueue`)
 KUEUE_WEBHOOK_SERVICE = "kueue-webhook-service"
 KUEUE_WEBHOOK_SECRET = "kueue-webhook-server-cert"
 KSERVE_SERVICE_ACCOUNT = "kserve-controller-manager"  # the kserve-resources chart's name
+JOBSET_SERVICE_ACCOUNT = "jobset-controller"  # the chart's name (release `jobset`)
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 POD_CIDR = "10.244.0.1/16"
@@ -47,6 +49,11 @@ IDENTITIES = {
         "kueue",
         f"system:serviceaccount:{KUEUE_NAMESPACE}:{KUEUE_SERVICE_ACCOUNT}",
         ("system:serviceaccounts", f"system:serviceaccounts:{KUEUE_NAMESPACE}"),
+    ),
+    "jobset": Identity(
+        "jobset",
+        f"system:serviceaccount:{JOBSET_NAMESPACE}:{JOBSET_SERVICE_ACCOUNT}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{JOBSET_NAMESPACE}"),
     ),
     "kwok": Identity("kwok", "cnai-kwok", ("system:masters",)),
     # Karpenter's kwok provider also plays the cloud: it creates the Node objects instances would register.
@@ -79,6 +86,9 @@ class SimPorts:
     kserve_metrics: int
     karpenter_metrics: int
     karpenter_health: int
+    jobset_webhook: int
+    jobset_health: int
+    jobset_metrics: int
 
     @classmethod
     def from_base(cls, base: int = 26400) -> SimPorts:
@@ -139,6 +149,11 @@ class SimPaths:
     @property
     def kueue_certs(self) -> Path:
         return self.home / "kueue-certs"
+
+    @property
+    def jobset_certs(self) -> Path:
+        """JobSet's webhook and metrics serving certificate (the sim's CA; JobSet's own rotation is off)."""
+        return self.home / "jobset-certs"
 
     @property
     def kserve_tmp(self) -> Path:
@@ -390,6 +405,41 @@ def kserve(paths: SimPaths, ports: SimPorts, kserve_binary: str) -> Server:
         files=[_kubeconfig_file(paths, ports, "kserve")],
         directories=[str(paths.kserve_certs)],
         autostart=False,  # started once its CRDs, RBAC and configuration exist
+        priority=CONTROLLER_PRIORITY,
+    )
+
+
+def jobset_config(paths: SimPaths, ports: SimPorts) -> dict:
+    """JobSet's Configuration for a process on loopback. Its own certificate rotation is off: it waits
+    for its certificates in a fixed /tmp folder, which two sims on one machine would share; the sim
+    gives it a certificate from its CA in its own folder, and that CA in the webhook configurations."""
+    return {
+        "apiVersion": "config.jobset.x-k8s.io/v1alpha1",
+        "kind": "Configuration",
+        "leaderElection": {"leaderElect": False},
+        "internalCertManagement": {"enable": False},
+        "health": {"healthProbeBindAddress": f"{LOOPBACK}:{ports.jobset_health}"},
+        "metrics": {"bindAddress": f"{LOOPBACK}:{ports.jobset_metrics}", "certDir": str(paths.jobset_certs)},
+        "webhook": {"host": LOOPBACK, "port": ports.jobset_webhook, "certDir": str(paths.jobset_certs)},
+    }
+
+
+def jobset(paths: SimPaths, ports: SimPorts, jobset_binary: str) -> Server:
+    """JobSet's controller: the gangs of Jobs Kueue's jobset integration admits all or nothing."""
+    config_path = paths.home / "config" / "jobset-config.yaml"
+    return Server(
+        name="jobset",
+        component="sim",
+        command=[jobset_binary, f"--config={config_path}", f"--kubeconfig={paths.kubeconfig_of('jobset')}"],
+        env={"KUBECONFIG": str(paths.kubeconfig_of("jobset"))},
+        ports={"webhook": ports.jobset_webhook, "health": ports.jobset_health, "metrics": ports.jobset_metrics},
+        health_url=f"http://{LOOPBACK}:{ports.jobset_health}/readyz",
+        files=[
+            ConfigFile(str(config_path), yaml.safe_dump(jobset_config(paths, ports), sort_keys=False), 0o600),
+            _kubeconfig_file(paths, ports, "jobset"),
+        ],
+        directories=[str(paths.jobset_certs)],
+        autostart=False,  # started once its CRDs, RBAC and webhooks exist
         priority=CONTROLLER_PRIORITY,
     )
 

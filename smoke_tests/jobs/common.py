@@ -1,15 +1,22 @@
-"""What every smoke job shares: device choice, timing, the accelerator it runs on, the result line."""
+"""What every smoke job shares: device choice, timing, the accelerator it runs on, the result line, and
+the object store client of the jobs that read or write objects."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import boto3
 import torch
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
 
 from modules.spec.accelerators import Accelerator, identify
 from smoke_tests.result import JobResult
@@ -68,6 +75,48 @@ def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="smaller sizes (CI on CPU)")
     return p
+
+
+class ObjectStoreError(Exception):
+    """The object store could not be reached or refused: a job reports it as one line naming the store."""
+
+
+def add_s3_arguments(p: argparse.ArgumentParser, bucket: str, without: str) -> None:
+    """The object store flags every job that uses one takes; `without` says what the job does instead."""
+    p.add_argument("--s3-url", help=f"object store; without it {without}")
+    p.add_argument("--s3-region", default="us-east-1")
+    p.add_argument("--s3-credentials-file", help="JSON with access_key and secret_key (else AWS_* variables)")
+    p.add_argument("--bucket", default=bucket)
+
+
+def s3_client(url: str, region: str, credentials_file: str | None) -> Any:
+    """boto3 with the credentials file's keys, else boto3's own chain (AWS_* variables in a pod)."""
+    keys: dict[str, str] = {}
+    if credentials_file:
+        try:
+            data = json.loads(Path(credentials_file).read_text())
+            keys = {"aws_access_key_id": data["access_key"], "aws_secret_access_key": data["secret_key"]}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ObjectStoreError(
+                f"object_storage: S3 credentials file {credentials_file}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=region,
+        # Few, short retries: an unreachable store fails a smoke job in seconds, not minutes.
+        config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
+        **keys,
+    )
+
+
+@contextlib.contextmanager
+def object_store_errors(url: str | None, action: str) -> Iterator[None]:
+    """A boto3 error becomes one line naming the object store, its URL and what could not be done."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, OSError) as exc:
+        raise ObjectStoreError(f"object_storage at {url}: could not {action}: {type(exc).__name__}: {exc}") from exc
 
 
 def emit(result: JobResult) -> int:

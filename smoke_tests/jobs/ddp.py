@@ -1,34 +1,147 @@
 """ddp: data-parallel training that survives losing a worker. torchrun starts the ranks (one per local GPU
-on NCCL, 2 on CPU over gloo); rank 0 checkpoints model and optimizer every few steps, atomically; a
-worker killed mid-run (`--kill-rank-at-step`, once) makes torchrun restart the group, which resumes
-from the last checkpoint and finishes. The result says where it resumed, how long the restart took and
-whether the loss fell. The same worker code is what a multi-node gang runs on a cluster (JobSet); only
-the launcher's node count differs.
+on NCCL, 2 on CPU over gloo); rank 0 checkpoints model, optimizer and step every few steps, atomically, to
+the object store when one is given (--s3-url: the nodes of a multi-node gang share no disk), else to a
+local folder. One worker is killed once past the middle of the run; torchrun restarts the group and every
+rank resumes from the last checkpoint, read back from where it was written. The result says where the
+checkpoints went, the step the group resumed from, the seconds from the kill to the resumed group's first
+step, checkpoint write/read seconds and whether the loss fell; the run's objects are deleted at the end.
+The same worker code is what a multi-node gang runs on a cluster (JobSet); only the launcher's node count
+differs.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
+from botocore.exceptions import ClientError
 from torch import nn
 
-from smoke_tests.jobs.common import device_info, parser, run_job
+from smoke_tests.jobs.common import (
+    ObjectStoreError,
+    add_s3_arguments,
+    device_info,
+    object_store_errors,
+    parser,
+    run_job,
+    s3_client,
+)
 from smoke_tests.result import JobResult
 
 CHECKPOINT = "checkpoint.pt"
-EVENTS = "events.jsonl"  # what each rank start and the run's end record, for the report
+EVENTS = "events.jsonl"  # what each rank start, checkpoint and the run's end record, for the report
+KILLED = "killed"  # marker: the fault is injected once, not again in the restarted group
+MODELS_BUCKET = "models"  # a checkpoint is a model in the making
 
 
+# --- where checkpoints go -------------------------------------------------------------------------
+def run_prefix(run_id: str) -> str:
+    """A run's own folder in the bucket: parallel runs and a crashed run's leftovers never mix."""
+    return f"smoke/ddp-{run_id}/"
+
+
+def checkpoint_key(prefix: str) -> str:
+    return f"{prefix}{CHECKPOINT}"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A run's place in the object store. It reaches the workers as JSON on their command line, so it holds
+    no keys: those come from the credentials file's path or the AWS_* variables torchrun passes on."""
+
+    url: str
+    region: str
+    bucket: str
+    prefix: str
+    credentials_file: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+class Checkpoints(Protocol):
+    where: str
+
+    def write(self, blob: bytes) -> None: ...
+
+    def read(self) -> bytes | None: ...
+
+
+class FolderCheckpoints:
+    """A local folder: enough for one node's ranks, and for a job run without the platform."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = folder / CHECKPOINT
+        self.where = str(folder)
+
+    def write(self, blob: bytes) -> None:
+        tmp = self.path.with_name(f"{CHECKPOINT}.tmp")
+        tmp.write_bytes(blob)
+        tmp.replace(self.path)  # a crash mid-write leaves the previous checkpoint whole
+
+    def read(self) -> bytes | None:
+        return self.path.read_bytes() if self.path.is_file() else None
+
+
+class StoreCheckpoints:
+    """The object store: what every node of a gang reaches, where no two nodes share a disk."""
+
+    def __init__(self, store: Store, client: Any | None = None) -> None:
+        self.store = store
+        self.where = store.where
+        self.key = checkpoint_key(store.prefix)
+        self.client = client if client is not None else s3_client(store.url, store.region, store.credentials_file)
+
+    def reach(self) -> None:
+        with object_store_errors(self.store.url, f"reach bucket {self.store.bucket}"):
+            self.client.head_bucket(Bucket=self.store.bucket)
+
+    def write(self, blob: bytes) -> None:
+        # One PUT of the whole object, no temporary key copied into place: S3 makes a PUT visible whole or
+        # not at all (a writer killed mid-upload leaves the previous checkpoint as it was) and a read after
+        # it returns the new object (read-after-write consistency). A temporary key would cost a copy and a
+        # delete per checkpoint, and leave an orphan object after a crash, for no extra safety.
+        with object_store_errors(self.store.url, f"write {self.key} to bucket {self.store.bucket}"):
+            self.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=blob)
+
+    def read(self) -> bytes | None:
+        with object_store_errors(self.store.url, f"read {self.key} from bucket {self.store.bucket}"):
+            try:
+                return self.client.get_object(Bucket=self.store.bucket, Key=self.key)["Body"].read()
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                    return None  # a fresh run: nothing to resume from
+                raise
+
+    def delete_run(self) -> int:
+        """Delete every object under the run's prefix; how many are still listed afterwards (0: clean)."""
+        with object_store_errors(self.store.url, f"delete the run's objects under {self.where}"):
+            keys = self._keys()
+            if keys:  # a run writes one or two objects: far below DeleteObjects' 1,000 a call
+                batch = [{"Key": key} for key in keys]
+                self.client.delete_objects(Bucket=self.store.bucket, Delete={"Objects": batch, "Quiet": True})
+            return len(self._keys())
+
+    def _keys(self) -> list[str]:
+        listed = self.client.list_objects_v2(Bucket=self.store.bucket, Prefix=self.store.prefix)
+        return [obj["Key"] for obj in listed.get("Contents", [])]
+
+
+# --- the worker -----------------------------------------------------------------------------------
 def _model() -> nn.Module:
     torch.manual_seed(0)  # every rank and every restart starts from the same weights
     return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 1))
@@ -47,14 +160,37 @@ def _record(folder: Path, **event: Any) -> None:
         out.write(json.dumps(event | {"t": time.time()}) + "\n")
 
 
-def _save(folder: Path, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    tmp = folder / f"{CHECKPOINT}.tmp"
-    torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, tmp)
-    tmp.replace(folder / CHECKPOINT)  # a crash mid-write leaves the previous checkpoint whole
+def _save(checkpoints: Checkpoints, step: int, model: nn.Module, optimizer: torch.optim.Optimizer) -> tuple[float, int]:
+    """Seconds to serialize and write the checkpoint, and its size in bytes."""
+    began = time.perf_counter()
+    buffer = io.BytesIO()
+    torch.save({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict()}, buffer)
+    blob = buffer.getvalue()
+    checkpoints.write(blob)
+    return time.perf_counter() - began, len(blob)
 
 
-def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int) -> None:
-    """One rank, as torchrun starts it (RANK, WORLD_SIZE, MASTER_ADDR/PORT in the environment)."""
+def _load(checkpoints: Checkpoints, device: torch.device) -> tuple[dict[str, Any] | None, float]:
+    """The latest checkpoint (None on a fresh run) and the seconds it took to read and deserialize."""
+    began = time.perf_counter()
+    blob = checkpoints.read()
+    state = torch.load(io.BytesIO(blob), map_location=device) if blob is not None else None
+    return state, time.perf_counter() - began
+
+
+def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int, store: Store | None) -> None:
+    """One rank, as torchrun starts it (RANK, WORLD_SIZE, MASTER_ADDR/PORT in the environment). `folder` is
+    the launcher's: the events for its report and the kill marker; checkpoints go to `store` when given."""
+    try:
+        checkpoints = StoreCheckpoints(store) if store is not None else FolderCheckpoints(folder)
+        _train(folder, checkpoints, steps, every, kill_rank, kill_at)
+    except ObjectStoreError as exc:
+        # The launcher reports this line; torchrun's own message would be a traceback per rank.
+        _record(folder, kind="error", rank=int(os.environ["RANK"]), message=str(exc))
+        raise SystemExit(1) from exc
+
+
+def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_rank: int, kill_at: int) -> None:
     backend = "nccl" if torch.cuda.is_available() else "gloo"
     # The launcher's store outlives a restart of the group: each round keys its rendezvous under its own
     # prefix, or the new ranks would read the dead round's addresses and fail to connect.
@@ -75,12 +211,12 @@ def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int) -
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if backend == "nccl" else None)
     optimizer = torch.optim.SGD(ddp.parameters(), lr=0.05)
     start = 0
-    if (folder / CHECKPOINT).is_file():
-        state = torch.load(folder / CHECKPOINT, map_location=device)
+    state, read_s = _load(checkpoints, device)  # every rank reads it: no rank can rely on another's disk
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
-    _record(folder, kind="start", rank=rank, step=start, restart=restart)
+    _record(folder, kind="start", rank=rank, step=start, restart=restart, read_s=read_s if state is not None else None)
     loss = torch.tensor(0.0)
     for step in range(start, steps):
         x, y = (t.to(device) for t in _batch(step, rank))
@@ -90,9 +226,10 @@ def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int) -
         optimizer.step()
         done = step + 1
         if rank == 0 and done % every == 0:
-            _save(folder, done, model, optimizer)
+            write_s, size = _save(checkpoints, done, model, optimizer)
+            _record(folder, kind="saved", step=done, write_s=write_s, bytes=size)
         dist.barrier()  # every rank past the checkpoint before the fault below
-        marker = folder / "killed"
+        marker = folder / KILLED
         if rank == 0 and step == 0:
             _record(folder, kind="first", loss=float(loss.item()))
         if rank == kill_rank and done == kill_at and not marker.exists():
@@ -104,11 +241,19 @@ def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int) -
     dist.destroy_process_group()
 
 
-def ddp(device: torch.device, steps: int, every: int, kill_at: int) -> JobResult:
+# --- the launcher ---------------------------------------------------------------------------------
+def ddp(device: torch.device, steps: int, every: int, kill_at: int, store: Store | None = None) -> JobResult:
     world = torch.cuda.device_count() if device.type == "cuda" else 2
     info = device_info(device)
     if world < 2:
         return JobResult("ddp", "skip", info, message="one GPU visible: no peer to lose")
+    remote = None
+    if store is not None:
+        try:
+            remote = StoreCheckpoints(store)
+            remote.reach()  # fail in seconds naming the store, not after torchrun has started and restarted
+        except ObjectStoreError as exc:
+            return JobResult("ddp", "fail", info, {"checkpoints": store.where}, message=str(exc))
     with tempfile.TemporaryDirectory(prefix="cnai-ddp-") as tmp:
         folder = Path(tmp)
         command = [
@@ -126,27 +271,55 @@ def ddp(device: torch.device, steps: int, every: int, kill_at: int) -> JobResult
             str(every),
             str(world - 1),
             str(kill_at),
+            *([json.dumps(asdict(store))] if store is not None else []),
         ]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+        finally:  # a run that crashed or timed out still leaves nothing in the bucket
+            leftover = _clean(remote) if remote is not None else None
         events = (
             [json.loads(line) for line in (folder / EVENTS).read_text().splitlines()]
             if (folder / EVENTS).exists()
             else []
         )
-    return _verdict(info, done, events, steps, every, kill_at)
+    where = store.where if store is not None else str(folder)  # the folder is gone now: a name, for the record
+    return _verdict(info, done, events, steps, every, kill_at, where=where, leftover=leftover)
+
+
+def _clean(remote: StoreCheckpoints) -> str | None:
+    """What could not be deleted of the run's objects, in one line; None when nothing is left."""
+    try:
+        left = remote.delete_run()
+    except ObjectStoreError as exc:
+        return str(exc)
+    return f"{left} object(s) left under {remote.where} after deleting the run's objects" if left else None
 
 
 def _verdict(
-    info: dict[str, Any], done: subprocess.CompletedProcess, events: list[dict], steps: int, every: int, kill_at: int
+    info: dict[str, Any],
+    done: subprocess.CompletedProcess,
+    events: list[dict],
+    steps: int,
+    every: int,
+    kill_at: int,
+    *,
+    where: str,
+    leftover: str | None = None,
 ) -> JobResult:
+    """The run's figures and its status, from what the ranks recorded. `where` is the checkpoints' place
+    (s3://bucket/prefix or a folder); `leftover` says what of the run's objects could not be deleted."""
     starts = [e for e in events if e["kind"] == "start"]
     end = next((e for e in events if e["kind"] == "end"), None)
     first = next((e for e in events if e["kind"] == "first"), None)
     killed = next((e for e in events if e["kind"] == "killed"), None)
+    error = next((e for e in events if e["kind"] == "error"), None)
+    saves = [e for e in events if e["kind"] == "saved"]
     restarts = sorted({e["restart"] for e in starts})
     resumed = [e for e in starts if e["restart"] > 0]
     resumed_from = min((e["step"] for e in resumed), default=None)
-    metrics = {
+    reads = [e["read_s"] for e in resumed if e.get("read_s") is not None]
+    metrics: dict[str, Any] = {
+        "checkpoints": where,
         "ranks": len([e for e in starts if e["restart"] == 0]),
         "steps": steps,
         "killed_at_step": kill_at,
@@ -154,32 +327,52 @@ def _verdict(
         "restarts": len(restarts) - 1,
         "first_loss": first["loss"] if first else None,
         "final_loss": end["loss"] if end else None,
+        "checkpoint_writes": len(saves),
     }
-    if resumed and killed:  # from the worker's death to the restarted group's first step
+    if resumed and killed:  # from the worker's death to the restarted group's first step, checkpoint read included
         metrics["resume_s"] = round(min(e["t"] for e in resumed) - killed["t"], 2)
+    if saves:
+        metrics["checkpoint_write_s"] = round(statistics.mean(e["write_s"] for e in saves), 4)
+        metrics["checkpoint_bytes"] = saves[-1]["bytes"]
+    if reads:  # the slowest rank's read: the group waits for it
+        metrics["checkpoint_read_s"] = round(max(reads), 4)
+    if where.startswith("s3://"):
+        metrics["checkpoints_deleted"] = leftover is None
     expected_resume = kill_at - kill_at % every
     if done.returncode != 0 or end is None:
-        message = f"torchrun exited {done.returncode}: {done.stderr.strip()[-600:]}"
+        # A rank's own one-line reason (the object store) reads better than torchrun's tail of tracebacks.
+        message = error["message"] if error else f"torchrun exited {done.returncode}: {done.stderr.strip()[-600:]}"
         return JobResult("ddp", "fail", info, metrics, message=message)
     if resumed_from != expected_resume:
         message = f"resumed from step {resumed_from}, the last checkpoint was step {expected_resume}"
         return JobResult("ddp", "fail", info, metrics, message=message)
     if first is None or end["loss"] >= first["loss"]:
         return JobResult("ddp", "fail", info, metrics, message="the loss did not fall over the run")
-    return JobResult(
-        "ddp", "pass", info, metrics, message=f"a rank killed at step {kill_at}; resumed from {resumed_from}"
-    )
+    if leftover is not None:
+        return JobResult("ddp", "fail", info, metrics, message=leftover)
+    message = f"a rank killed at step {kill_at}; resumed from {resumed_from}"
+    if "resume_s" in metrics:
+        message += f" {metrics['resume_s']} s later"
+    return JobResult("ddp", "pass", info, metrics, message=f"{message}; checkpoints in {where}")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
         folder, steps, every, kill_rank, kill_at = argv[1:6]
-        worker(Path(folder), int(steps), int(every), int(kill_rank), int(kill_at))
+        store = Store(**json.loads(argv[6])) if len(argv) > 6 else None
+        worker(Path(folder), int(steps), int(every), int(kill_rank), int(kill_at), store)
         return 0
-    args = parser(__doc__ or "").parse_args(argv)
+    p = parser(__doc__ or "")
+    add_s3_arguments(p, bucket=MODELS_BUCKET, without="checkpoints go to a local temporary folder")
+    args = p.parse_args(argv)
     steps = 60 if args.quick else 300
-    return run_job("ddp", lambda d: ddp(d, steps, every=10, kill_at=steps // 2 + 5))
+    store = (
+        Store(args.s3_url, args.s3_region, args.bucket, run_prefix(uuid.uuid4().hex[:8]), args.s3_credentials_file)
+        if args.s3_url
+        else None
+    )
+    return run_job("ddp", lambda d: ddp(d, steps, every=10, kill_at=steps // 2 + 5, store=store))
 
 
 if __name__ == "__main__":

@@ -26,15 +26,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import torch
-from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from smoke_tests.jobs.common import device_info, parser, run_job
+from smoke_tests.jobs.common import ObjectStoreError, add_s3_arguments, device_info, parser, run_job, s3_client
 from smoke_tests.result import JobResult
 from smoke_tests.thresholds import rag_verdict
 
@@ -217,21 +215,10 @@ class Store:
 
 
 def open_store(args: argparse.Namespace) -> Store:
-    """boto3 with the credentials file's keys, else boto3's own chain (AWS_* variables in a pod)."""
-    keys: dict[str, str] = {}
-    if args.s3_credentials_file:
-        try:
-            data = json.loads(Path(args.s3_credentials_file).read_text())
-            keys = {"aws_access_key_id": data["access_key"], "aws_secret_access_key": data["secret_key"]}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RagError(f"S3 credentials file {args.s3_credentials_file}: {type(exc).__name__}: {exc}") from exc
-    client = boto3.client(
-        "s3",
-        endpoint_url=args.s3_url,
-        region_name=args.s3_region,
-        config=BotoConfig(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=60),
-        **keys,
-    )
+    try:
+        client = s3_client(args.s3_url, args.s3_region, args.s3_credentials_file)
+    except ObjectStoreError as exc:
+        raise RagError(str(exc)) from exc
     return Store(client, args.s3_url, args.bucket, f"smoke/rag-{uuid.uuid4().hex[:8]}/passages/")
 
 
@@ -401,10 +388,7 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__ or "")
     p.add_argument("--vector-db-uri", required=True)
-    p.add_argument("--s3-url", help="object store; without it the passages are read from the corpus file")
-    p.add_argument("--s3-region", default="us-east-1")
-    p.add_argument("--s3-credentials-file", help="JSON with access_key and secret_key (else AWS_* variables)")
-    p.add_argument("--bucket", default="datasets")
+    add_s3_arguments(p, bucket="datasets", without="the passages are read from the corpus file")
     p.add_argument("--corpus", type=Path, default=CORPUS)
     p.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "cnai-models")
     p.add_argument("--batch", type=int, default=16)

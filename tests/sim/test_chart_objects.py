@@ -26,7 +26,7 @@ pytestmark = pytest.mark.sim
 ENVIRONMENTS = CLUSTER_STAND_INS
 # What the sim itself installs of these charts, rewired to its local controllers (charts.installable):
 # applied for real at `cnai up sim`; a dry run of the unwired originals would merge `service` into them.
-INSTALLED_BY_THE_SIM = {"kueue", "kserve"}
+INSTALLED_BY_THE_SIM = {"kueue", "kserve", "jobset"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"}
 # Pod templates of the charts that Pod Security rejects at the level cnai labels their namespace with.
 # Issue 19 fixes them (chart values, or a namespace level with its reason); until then this list is

@@ -1,8 +1,9 @@
 """What the spec declares about batch admission, proven against the real Kueue controller: team quotas,
 cohort borrowing within borrowingLimit, fair sharing, preemption by priority class, and all-or-nothing
-admission of multi-node gangs. Every verdict is read from Kueue's own status: Workload conditions
-(QuotaReserved, Admitted, Evicted, Preempted, PodsReady), `status.admission` (ClusterQueue, flavors,
-count) and ClusterQueue usage, as Kueue's e2e tests read them.
+admission of multi-node gangs (Indexed Jobs, and JobSets with the real JobSet controller). Every verdict
+is read from Kueue's own status: Workload conditions (QuotaReserved, Admitted, Evicted, Preempted,
+PodsReady), `status.admission` (ClusterQueue, flavors, count) and ClusterQueue usage, as Kueue's e2e
+tests read them.
 
 Each test builds its spec from the built `prod` document (tests/specs.py; its GPU pools are ones the sim has nodes
 for), with the teams and quotas the case needs; quotas are whole smoke pods of the pool, derived from
@@ -52,6 +53,7 @@ pytestmark = pytest.mark.sim
 WAIT = float(os.environ.get("CNAI_SIM_JOB_TIMEOUT", "60"))  # for something expected to happen
 SETTLE = WAIT / 20  # how long a verdict must hold once Kueue has given it (3 s by default)
 ENV = "prod"  # the emulated environment whose document the specs start from
+JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 POOL = "h100-train"  # one of its pools: whole GPUs, several nodes
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
@@ -561,18 +563,33 @@ def test_a_prod_workload_preempts_a_lower_priority_one_when_the_quota_is_full(qu
 
 
 # --- 5. all-or-nothing gangs ----------------------------------------------------------------------
-def test_a_multi_node_gang_is_admitted_whole_or_not_at_all(queues: Queues):
+@dataclass(frozen=True)
+class PartlyFull:
+    """A team whose quota is the whole pool, held but for room for part of a gang of `gang` nodes."""
+
+    spec: Spec
+    owner: Team
+    pool: GpuPool
+    gang: int
+    holders: list[dict[str, Any]]
+
+
+def quota_held_but_part_of_a_gang(queues: Queues, prefix: str, gang: int = 2) -> PartlyFull:
     pool = pool_of(specs.stand_in(ENV))
-    gang = 2
     assert pool.max_nodes >= gang and pods_per_node(pool) == 1, "the gang's pods take a node each"
     spec = build_spec({"research": Quota(pool_pods(pool), borrow=0)})
     research = team(spec, "research")
     queues.apply(spec)
-
     # All but gang - 1 pods of the quota held: room for part of the gang, not all of it.
     held = pool_pods(pool) - gang + 1
-    holders = [queues.submit(holder(spec, research, f"gang-hold-{i}")) for i in range(held)]
+    holders = [queues.submit(holder(spec, research, f"{prefix}-hold-{i}")) for i in range(held)]
     queues.running(holders)
+    return PartlyFull(spec, research, pool, gang, holders)
+
+
+def test_a_multi_node_gang_is_admitted_whole_or_not_at_all(queues: Queues):
+    full = quota_held_but_part_of_a_gang(queues, "gang")
+    spec, research, pool, gang, holders = full.spec, full.owner, full.pool, full.gang, full.holders
     job = queues.submit(gpu_job(spec, research, "gang", nodes=gang))
     assert job["spec"]["completionMode"] == "Indexed" and job["spec"]["parallelism"] == gang
     waiting = queues.pending(job, f"{INSUFFICIENT} {flavor_name(pool)}, {unit(pool)} more needed")
@@ -591,6 +608,50 @@ def test_a_multi_node_gang_is_admitted_whole_or_not_at_all(queues: Queues):
     # Not asserted: one node per pod. kwok completes a Job pod at once, so the scheduler may bind the
     # second pod to the node the first has just freed (seen in a full sim run).
     assert is_true(queues.completed(job), "Complete")
+
+
+def jobset_gang(spec: Spec, owner: Team, name: str, nodes: int) -> dict[str, Any]:
+    """A JobSet gang as a multi-node training run is declared: one replicated Job per node, each one smoke
+    pod of the pool (its GPUs, selector and tolerations), queued and prioritised like cnai's smoke Jobs."""
+    job = gpu_job(spec, owner, name)
+    labels = {k: v for k, v in job["metadata"]["labels"].items() if k in (QUEUE_LABEL, PRIORITY_LABEL)}
+    template = {"spec": {k: job["spec"][k] for k in ("backoffLimit", "completions", "parallelism", "template")}}
+    workers = {"name": "workers", "replicas": nodes, "template": template}
+    spec_ = {"network": {"enableDNSHostnames": True}, "replicatedJobs": [workers]}
+    jobset = k8s_object(JOBSET_API, "JobSet", name, owner.namespace_name, spec=spec_)
+    jobset["metadata"]["labels"] |= labels
+    return jobset
+
+
+def pods_of_jobset(queues: Queues, jobset: dict[str, Any]) -> list[dict[str, Any]]:
+    pods = queues.dyn.resources.get(api_version="v1", kind="Pod")
+    selector = f"jobset.sigs.k8s.io/jobset-name={jobset['metadata']['name']}"
+    return pods.get(namespace=jobset["metadata"]["namespace"], label_selector=selector).to_dict()["items"]
+
+
+def test_a_jobset_gang_is_admitted_whole_or_not_at_all(queues: Queues):
+    """The real JobSet controller and Kueue's jobset integration: the gang is one Workload, suspended with
+    no Job and no pod while only part of it fits, admitted whole once it all fits, and it completes."""
+    full = quota_held_but_part_of_a_gang(queues, "jobset")
+    spec, research, pool, gang, holders = full.spec, full.owner, full.pool, full.gang, full.holders
+    jobset = queues.submit(jobset_gang(spec, research, "jobset-gang", gang))
+    waiting = queues.pending(jobset, f"{INSUFFICIENT} {flavor_name(pool)}, {unit(pool)} more needed")
+    assert [s["count"] for s in waiting["spec"]["podSets"]] == [gang], "one pod set of the whole gang"
+    assert queues.get(jobset)["spec"]["suspend"] is True and not pods_of_jobset(queues, jobset)
+
+    queues.delete(holders[0])  # now the whole gang fits
+    admitted = queues.admitted(jobset)
+    assert_admitted_on_pool(admitted, research.name, spec, count=gang)
+    pods = eventually(
+        lambda: (
+            len(bound := [p for p in pods_of_jobset(queues, jobset) if p["spec"].get("nodeName")]) == gang and bound
+        ),
+        "the JobSet's pods bound",
+    )
+    assert_on_pool_nodes(queues, pods)
+    assert {p["metadata"]["labels"]["jobset.sigs.k8s.io/replicatedjob-name"] for p in pods} == {"workers"}
+    done = eventually(lambda: is_true(queues.get(jobset), "Completed") and queues.get(jobset), "JobSet Completed")
+    assert done["status"]["replicatedJobsStatus"][0]["succeeded"] == gang
 
 
 # --- 6. a gang beyond its pool or its quota -------------------------------------------------------

@@ -205,7 +205,7 @@ def test_an_unreadable_credentials_file_is_named(tmp_path: Path, capsys):
         capsys, "--vector-db-uri", UNREACHABLE, "--s3-url", UNREACHABLE, "--s3-credentials-file", str(absent)
     )
     assert result.status == "fail"
-    assert result.message.startswith(f"S3 credentials file {absent}: FileNotFoundError")
+    assert result.message.startswith(f"object_storage: S3 credentials file {absent}: FileNotFoundError")
 
 
 def test_the_check_fails_with_the_jobs_message_and_no_traceback():
