@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modules.components.gpu_operator import deployed as gpu_operator_deployed
+from modules.components.object_storage import COMPONENT as STORAGE
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import hardened_container_security, hardened_pod_security, k8s_object
 from modules.spec import GpuPool, Spec, Team
@@ -115,15 +116,30 @@ def suite_credentials(spec: Spec) -> list[dict[str, Any]]:
     runs in the cluster (a cloud store is reached with the team's workload identity instead), and the
     team's MLflow user where MLflow has basic auth (optional: the platform does not create MLflow users
     yet, and the checks then report MLflow's 401)."""
-    env = []
-    if runs_in_cluster(spec):
-        env += [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+    env = team_s3_keys(spec)
     if spec.components.mlflow.enabled and spec.components.mlflow.auth:
         env += [
             _secret_env(v, MLFLOW_CREDENTIALS_SECRET, optional=True)
             for v in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
         ]
     return env
+
+
+def team_s3_keys(spec: Spec) -> list[dict[str, Any]]:
+    """A team's S3 keys as environment variables, from its Secret, where the store runs in the cluster
+    (a cloud store is reached with the team's workload identity instead)."""
+    if not runs_in_cluster(spec):
+        return []
+    return [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+
+
+def checkpoint_store(spec: Spec) -> list[str]:
+    """The ddp job's checkpoint store: the in-cluster store's models bucket, which a team may write with
+    its own keys; nodes of a gang share no disk. None elsewhere (a team's cloud identity only reads)."""
+    storage = spec.components.object_storage
+    if not (runs_in_cluster(spec) and "models" in storage.buckets):
+        return []
+    return ["--s3-url", STORAGE.url("object-store"), "--bucket", spec.bucket("models")]
 
 
 def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
@@ -162,9 +178,11 @@ def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
         stages: list[tuple[str, list[str]]] = [("inventory", expected), ("correctness", [])]
         if pool.sharing.mode == "none":
             # Ratios to a whole GPU's peak mean nothing on a MIG slice or a time-share.
-            stages += [("gemm", []), ("membw", []), ("allreduce", []), ("ddp", [])]
+            stages += [("gemm", []), ("membw", []), ("allreduce", []), ("ddp", checkpoint_store(spec))]
         for job, args in stages:
             manifest = smoke_job(spec, team, job, args, pool)
             manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"
+            if "--s3-url" in args:
+                manifest["spec"]["template"]["spec"]["containers"][0]["env"] = team_s3_keys(spec)
             jobs.append(manifest)
     return jobs
