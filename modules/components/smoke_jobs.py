@@ -116,7 +116,9 @@ def suite_credentials(spec: Spec) -> list[dict[str, Any]]:
     runs in the cluster (a cloud store is reached with the team's workload identity instead), and the
     team's MLflow user where MLflow has basic auth (optional: the platform does not create MLflow users
     yet, and the checks then report MLflow's 401)."""
-    env = team_s3_keys(spec)
+    env = []
+    if runs_in_cluster(spec):
+        env += [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
     if spec.components.mlflow.enabled and spec.components.mlflow.auth:
         env += [
             _secret_env(v, MLFLOW_CREDENTIALS_SECRET, optional=True)
@@ -125,12 +127,18 @@ def suite_credentials(spec: Spec) -> list[dict[str, Any]]:
     return env
 
 
-def team_s3_keys(spec: Spec) -> list[dict[str, Any]]:
-    """A team's S3 keys as environment variables, from its Secret, where the store runs in the cluster
-    (a cloud store is reached with the team's workload identity instead)."""
-    if not runs_in_cluster(spec):
-        return []
-    return [_secret_env(v, TEAM_CREDENTIALS_SECRET) for v in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+S3_CREDENTIALS_DIR = "/etc/cnai/s3"
+
+
+def with_team_s3_credentials(job: dict[str, Any]) -> None:
+    """The team's S3 keys as a file (the AWS credentials file its Secret holds, read by boto3's own
+    chain), never as environment variables a process listing or a crash dump would show."""
+    pod = job["spec"]["template"]["spec"]
+    secret = {"secretName": TEAM_CREDENTIALS_SECRET, "items": [{"key": "credentials", "path": "credentials"}]}
+    pod["volumes"].append({"name": "s3-credentials", "secret": secret})
+    container = pod["containers"][0]
+    container["volumeMounts"].append({"name": "s3-credentials", "mountPath": S3_CREDENTIALS_DIR, "readOnly": True})
+    container["env"] = [{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{S3_CREDENTIALS_DIR}/credentials"}]
 
 
 def checkpoint_store(spec: Spec) -> list[str]:
@@ -183,6 +191,6 @@ def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
             manifest = smoke_job(spec, team, job, args, pool)
             manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"
             if "--s3-url" in args:
-                manifest["spec"]["template"]["spec"]["containers"][0]["env"] = team_s3_keys(spec)
+                with_team_s3_credentials(manifest)
             jobs.append(manifest)
     return jobs

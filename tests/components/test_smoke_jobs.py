@@ -61,14 +61,17 @@ def test_multi_gpu_jobs_get_a_shared_memory_volume_for_nccl():
 
 def test_the_ddp_job_checkpoints_to_the_in_cluster_store_with_its_teams_keys():
     """Nodes of a gang share no disk: the ddp job writes its checkpoints to the models bucket, with the
-    keys of the team whose queue runs it; a cloud store (read-only team identity) gets no store."""
+    keys of the team whose queue runs it, as a file; a cloud store (read-only team identity) gets no store."""
     spec = stand_in_spec("onprem")
     [ddp] = [j for j in smoke_jobs(spec) if j["metadata"]["name"].endswith("-ddp")][:1]
     container = ddp["spec"]["template"]["spec"]["containers"][0]
     args = container["command"][3:]
     assert args[args.index("--s3-url") + 1] == "http://seaweedfs-s3.cnai-storage.svc:8333"
     assert args[args.index("--bucket") + 1] == spec.bucket("models")
-    keys = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]}
-    assert keys == {"AWS_ACCESS_KEY_ID": "s3-credentials", "AWS_SECRET_ACCESS_KEY": "s3-credentials"}
+    # The keys as a file from the team's Secret, read by boto3's own chain; no secret in an env variable.
+    assert container["env"] == [{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/cnai/s3/credentials"}]
+    [volume] = [v for v in ddp["spec"]["template"]["spec"]["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == "s3-credentials"
+    assert {"name": volume["name"], "mountPath": "/etc/cnai/s3", "readOnly": True} in container["volumeMounts"]
     cloud = [j for j in smoke_jobs(stand_in_spec("prod")) if j["metadata"]["name"].endswith("-ddp")]
     assert cloud and all("--s3-url" not in j["spec"]["template"]["spec"]["containers"][0]["command"] for j in cloud)
