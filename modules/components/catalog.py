@@ -54,12 +54,10 @@ def enabled_components(spec: Spec) -> list[Component]:
 
 def dependencies(spec: Spec) -> dict[str, tuple[str, ...]]:
     """Each enabled component -> the enabled components it installs after."""
-    on = {c.key for c in enabled_components(spec)}
-    foundations = tuple(c.key for c in enabled_components(spec) if c.foundation)
-    return {
-        c.key: tuple(dict.fromkeys(k for k in (*foundations, *c.after) if k in on and k != c.key))
-        for c in enabled_components(spec)
-    }
+    enabled = enabled_components(spec)
+    on = {c.key for c in enabled}
+    foundations = tuple(c.key for c in enabled if c.foundation)
+    return {c.key: tuple(dict.fromkeys(k for k in (*foundations, *c.after) if k in on and k != c.key)) for c in enabled}
 
 
 def install_order(spec: Spec) -> list[Component]:
