@@ -109,3 +109,6 @@ class Component:
 
     def releases_for(self, spec: Spec) -> list[Release]:
         return [r for r in self.releases if r.enabled(spec)] if self.enabled(spec) else []
+
+    def objects_for(self, spec: Spec) -> list[dict[str, Any]]:
+        return self.objects(spec) if self.objects and self.enabled(spec) else []

@@ -26,7 +26,7 @@ def helm_releases(spec: Spec) -> list[dict[str, Any]]:
 def object_files(spec: Spec) -> dict[str, list[dict[str, Any]]]:
     """File stem -> the objects in it: the security baseline, each component's, the smoke Jobs."""
     files = {"security": security_objects(spec)}
-    files |= {c.name: c.objects(spec) for c in COMPONENTS if c.objects and c.enabled(spec)}
+    files |= {c.name: c.objects_for(spec) for c in COMPONENTS}
     files["smoke-jobs"] = smoke_jobs(spec)
     return {stem: objects for stem, objects in files.items() if objects}
 

@@ -17,7 +17,7 @@ class PlatformComponent(pulumi.ComponentResource):
 
     def __init__(self, component: Component, spec: Spec, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"cnai:k8s:{component.pulumi_type}", component.name, None, opts)
-        objects = component.objects(spec) if component.objects else []
+        objects = component.objects_for(spec)
         group = f"{component.name}-{component.objects_resource}"
         previous: list[pulumi.Resource] = []
         if objects and component.objects_first:

@@ -59,7 +59,7 @@ def cluster_access(spec: Spec, outputs_dir: Path = OUTPUTS_DIR) -> dict[str, Any
 def installs_anything(component: Component, spec: Spec) -> bool:
     """Whether an enabled component has anything in this environment (the GPU Operator without GPU
     pools, a cloud object store: nothing)."""
-    return bool(component.releases_for(spec)) or bool(component.objects and component.objects(spec))
+    return bool(component.releases_for(spec) or component.objects_for(spec))
 
 
 def deploy_platform(spec: Spec, provider: k8s.Provider) -> dict[str, object]:
