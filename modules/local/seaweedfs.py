@@ -41,9 +41,11 @@ def security_toml(tls: TlsFiles) -> str:
     return "\n".join(sections)
 
 
+GRPC_PORT_OFFSET = 10000  # SeaweedFS opens each service's gRPC port at its HTTP port + this
+
+
 def _ports_with_grpc(http_ports: dict[str, int]) -> dict[str, int]:
-    """SeaweedFS opens each service's gRPC port at its HTTP port + 10000."""
-    return http_ports | {f"{role}-grpc": port + 10000 for role, port in http_ports.items()}
+    return http_ports | {f"{role}-grpc": port + GRPC_PORT_OFFSET for role, port in http_ports.items()}
 
 
 def free_space_needed(buckets: int) -> FreeSpace:

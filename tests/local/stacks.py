@@ -11,7 +11,23 @@ from botocore.config import Config
 
 from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalRuntime
+from modules.local.seaweedfs import GRPC_PORT_OFFSET
 from modules.spec import Spec
+from modules.spec.models import LocalPorts
+
+# Linux lends 32768-60999 to outgoing connections (net.ipv4.ip_local_port_range): a test stack's port in
+# there can be held by any client of the run (CI once found SeaweedFS's filer gRPC port taken).
+EPHEMERAL_PORTS_START = 32768
+
+
+def ports_from(base: int) -> dict[str, int]:
+    """Every local port, consecutive from `base`; with SeaweedFS's implied gRPC ports, all below the
+    ephemeral range."""
+    ports = {name: base + offset for offset, name in enumerate(LocalPorts.model_fields)}
+    highest = max(ports.values()) + GRPC_PORT_OFFSET
+    if highest >= EPHEMERAL_PORTS_START:
+        raise ValueError(f"ports from {base} reach {highest}, inside the ephemeral range")
+    return ports
 
 
 def running_stack(spec: Spec, home: Path) -> Iterator[LocalRuntime]:

@@ -17,18 +17,14 @@ import pytest
 from modules.local.paths import LocalPaths
 from modules.local.runtime import LocalError, LocalRuntime, disk_megabytes
 from modules.spec import validate
-from modules.spec.models import LocalPorts
 from tests import specs
-from tests.local.stacks import NO_RETRIES, running_stack, s3_client
+from tests.local.stacks import NO_RETRIES, ports_from, running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
 DISK_MB = 768
-PORT_SHIFT = 23000  # away from the other local test stacks (21000) and a developer's own
-
-
-def ports_apart() -> dict[str, int]:
-    return {k: v + PORT_SHIFT if v < 20000 else v + 13000 for k, v in LocalPorts().model_dump().items()}
+PORTS_BASE = 12100  # apart from the other test stacks' (12000) and a developer's own stack
+STORE_ONLY_PORTS_BASE = 12200
 
 
 @contextlib.contextmanager
@@ -51,7 +47,7 @@ def small_disk(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runtime(small_disk):
     document = specs.local_document()
-    document["local"] = {"ports": ports_apart()}
+    document["local"] = {"ports": ports_from(PORTS_BASE)}
     yield from running_stack(validate("local", document), small_disk / "home")
 
 
@@ -100,14 +96,10 @@ def test_full_disk_refuses_writes_loses_nothing_and_recovers(runtime):
 TOO_SMALL_FOR_THE_STORE_MB = 200
 
 
-def store_only(ports_shift: int) -> LocalRuntime:
+def store_only() -> LocalRuntime:
     """The object store alone (the other servers are not what these tests are about)."""
     document = specs.local_document()
-    document["local"] = {
-        "ports": {
-            k: v + ports_shift if v < 20000 else v + ports_shift - 10000 for k, v in LocalPorts().model_dump().items()
-        }
-    }
+    document["local"] = {"ports": ports_from(STORE_ONLY_PORTS_BASE)}
     for component in ("mlflow", "kserve", "vector_db", "observability"):
         document["components"][component] = {"enabled": False}
     return validate("local", document)
@@ -121,7 +113,7 @@ def assert_nothing_running(runtime: LocalRuntime) -> None:
 def test_up_refuses_a_disk_too_small_for_the_object_store_naming_why(tmp_path):
     with tmpfs(tmp_path, TOO_SMALL_FOR_THE_STORE_MB) as mount:
         runtime = LocalRuntime(
-            store_only(23500), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
+            store_only(), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
         )
         with pytest.raises(LocalError) as refused:
             runtime.up()
@@ -137,7 +129,7 @@ def test_a_store_that_cannot_write_fails_up_and_leaves_nothing_running(tmp_path,
     monkeypatch.setattr(LocalRuntime, "disk_problem", lambda self: None)
     with tmpfs(tmp_path, TOO_SMALL_FOR_THE_STORE_MB) as mount:
         runtime = LocalRuntime(
-            store_only(23500), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
+            store_only(), LocalPaths(home=mount / "home", venvs_root=LocalPaths.from_env().venvs_root)
         )
         with pytest.raises(LocalError, match=r"object_storage: bucket \S+ does not take writes"):
             runtime.up()

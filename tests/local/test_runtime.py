@@ -32,20 +32,18 @@ from modules.local.reaper import processes_of
 from modules.local.runtime import ORPHANED, LocalError, LocalRuntime, is_healthy, port_is_free
 from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
-from modules.spec.models import LocalPorts
 from tests import specs
-from tests.local.stacks import running_stack, s3_client
+from tests.local.stacks import ports_from, running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
-PORT_SHIFT = 21000
+PORTS_BASE = 12000  # apart from the other test stacks' and a developer's own stack
 RESTART_TIMEOUT_S = 90
 
 
 def shifted_spec() -> Spec:
     document = specs.local_document()
-    defaults = LocalPorts().model_dump()
-    document["local"] = {"ports": {k: v + PORT_SHIFT if v < 20000 else v + 11000 for k, v in defaults.items()}}
+    document["local"] = {"ports": ports_from(PORTS_BASE)}
     return validate("local", document)
 
 
