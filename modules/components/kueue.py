@@ -34,9 +34,9 @@ def resource_flavors(spec: Spec) -> list[dict[str, Any]]:
 def _gpu_flavors(spec: Spec, team: Team) -> list[dict[str, Any]]:
     flavors = []
     for quota in team.gpu_quotas:
-        resource: dict[str, Any] = {"name": GPU_RESOURCE, "nominalQuota": quota.gpus}
+        resource: dict[str, Any] = {"name": GPU_RESOURCE, "nominalQuota": str(quota.gpus)}
         if quota.borrowing_limit is not None:
-            resource["borrowingLimit"] = quota.borrowing_limit
+            resource["borrowingLimit"] = str(quota.borrowing_limit)
         flavors.append({"name": flavor_name(spec.pool(quota.pool)), "resources": [resource]})
     return flavors
 
@@ -50,7 +50,9 @@ def cluster_queue(spec: Spec, team: Team) -> dict[str, Any]:
                 {
                     "name": CPU_FLAVOR,
                     "resources": [
-                        {"name": "cpu", "nominalQuota": team.cpu},
+                        # Quantities as the API server returns them (strings): as numbers, every
+                        # `pulumi up` would see a change from "16" to 16 (the sim showed it).
+                        {"name": "cpu", "nominalQuota": str(team.cpu)},
                         {"name": "memory", "nominalQuota": f"{team.memory_gib}Gi"},
                     ],
                 }
@@ -71,7 +73,7 @@ def cluster_queue(spec: Spec, team: Team) -> dict[str, Any]:
         },
     }
     if kueue.fair_sharing:
-        queue_spec["fairSharing"] = {"weight": 1}
+        queue_spec["fairSharing"] = {"weight": "1"}
     else:
         # Classical preemption only: with fair sharing Kueue ignores it (shares decide), as the sim showed.
         queue_spec["preemption"]["borrowWithinCohort"] = {

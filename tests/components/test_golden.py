@@ -42,7 +42,7 @@ def test_derivations_hold_for_every_blueprint_and_environment(spec):
     for queue in (o for o in objects if o["kind"] == "ClusterQueue"):
         for group in queue["spec"]["resourceGroups"]:
             for flavor in group["flavors"]:
-                gpu = [r["nominalQuota"] for r in flavor["resources"] if r["name"] == "nvidia.com/gpu"]
+                gpu = [int(r["nominalQuota"]) for r in flavor["resources"] if r["name"] == "nvidia.com/gpu"]
                 pools = [p for p in spec.gpu_pools if flavor_name(p) == flavor["name"]]
                 assert all(q <= pools[0].max_gpu_slots for q in gpu)
     assert [e for obj in all_objects(spec) for e in validation_errors(obj)] == []

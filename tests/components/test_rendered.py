@@ -53,4 +53,4 @@ def test_quota_per_flavor_never_exceeds_pool_capacity(env):
             for flavor in group["flavors"]:
                 for resource in flavor["resources"]:
                     if resource["name"] == "nvidia.com/gpu":
-                        assert resource["nominalQuota"] <= capacity[flavor["name"]]
+                        assert int(resource["nominalQuota"]) <= capacity[flavor["name"]]
