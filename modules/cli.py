@@ -317,11 +317,11 @@ def _sim_smoke(out: Path) -> tuple[int, dict[str, Any]]:
     return (1 if report["summary"]["failed"] else 0), report
 
 
-def _sim(verb: str) -> None:
+def _sim(verb: str, *options: str) -> None:
     """setup / up / down / status of the sim control plane (modules/sim)."""
     from modules.sim.__main__ import main as sim_main
 
-    if sim_main([verb]) != 0:
+    if sim_main([verb, *options]) != 0:
         raise typer.Exit(EXIT_RUNTIME)
 
 
@@ -340,10 +340,19 @@ def setup(env: EnvArg = "local") -> None:
 def up(
     env: EnvArg = "local",
     yes: Annotated[bool, typer.Option("--yes", help="apply the cloud plan without asking")] = False,
+    platform: Annotated[
+        str | None,
+        typer.Option(
+            "--platform", metavar="ENV", help="sim only: then deploy ENV's platform (existing cluster) with pulumi up"
+        ),
+    ] = None,
 ) -> None:
     """Bring an environment up: local processes, or doctor -> cluster -> platform -> smoke for clusters."""
     if env == SIM:
-        return _sim("up")
+        return _sim("up", *(["--platform", platform] if platform else []))
+    if platform:
+        err_console.print(f"--platform is for the sim: `cnai up sim --platform {platform}`")
+        raise typer.Exit(EXIT_INVALID)
     if load_spec(env).is_cluster:
         report = _lifecycle(env, yes).up()
         console.print(f"[green]{env} is up and verified[/] - smoke report: {report}")

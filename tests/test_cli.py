@@ -201,3 +201,10 @@ def test_smoke_sim_without_a_running_sim_says_how_to_start_it(tmp_path):
     assert proc.returncode == 3
     assert "the sim is not up: run `cnai up sim` first" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_platform_is_an_option_of_the_sim_only():
+    proc = cnai("up", "local", "--platform", "onprem")
+    assert proc.returncode == 1
+    assert "--platform is for the sim: `cnai up sim --platform onprem`" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -95,7 +95,7 @@ def test_a_back_edge_is_caught(tmp_path, monkeypatch):
 EXTRA_PACKAGES = {
     "local": ("supervisor", "boto3", "botocore", "psutil", "cryptography"),
     "smoke": ("torch", "mlflow", "numpy", "boto3", "botocore", "pymilvus", "matplotlib", "pytest", "opentelemetry"),
-    "k8s": ("kubernetes", "pulumi", "pulumi_kubernetes", "pulumi_random", "kubernetes_validate"),
+    "k8s": ("kubernetes", "pulumi", "pulumi_kubernetes", "kubernetes_validate"),
     "cloud": ("cdktn", "cdktn_provider_aws", "cdktn_provider_google", "constructs"),
     "nodes": ("ansible", "ansible_lint", "testinfra"),
 }

@@ -41,7 +41,7 @@ from modules.spec.models import CLOUD_TARGETS
 from modules.versions import pinned_versions
 
 TOFU_ENV = {"TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECKS": "true"}
+PULUMI_ENV = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
 PLAN_FILE = "cnai.tfplan"
 # Components whose Deployments must be Available before the platform counts as ready.
 READY_TIMEOUT = "600s"

@@ -337,13 +337,23 @@ def from_gateway(ns: str) -> dict[str, Any]:
     return network_policy("allow-from-gateway", ns, predictors(), ingress=[rule])
 
 
+def envoy_gateway_values(spec: Spec) -> dict[str, Any]:
+    """Helm keeps what a chart's hooks create out of the release, so uninstalling leaves it behind (the
+    sim's `pulumi destroy` found three objects): the certificate Job's cluster RBAC is deleted once the
+    Job succeeded, and the pods' zone-topology injector (a webhook cnai's proxies do not need) is off."""
+    return {
+        "certgen": {"rbac": {"annotations": {"helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}}},
+        "topologyInjector": {"enabled": False},
+    }
+
+
 COMPONENT = Component(
     key="kserve",
     name="kserve",
     namespace=NAMESPACE,
     enabled=lambda spec: spec.components.kserve.enabled,
     releases=(
-        Release("envoy-gateway", "envoy-gateway"),
+        Release("envoy-gateway", "envoy-gateway", envoy_gateway_values),
         Release("kserve-crd", "crds"),
         Release("kserve", "controller", kserve_values),
     ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 
 from modules.components.milvus import NAMESPACE as MILVUS_NAMESPACE
 from modules.components.object_storage import (
@@ -20,6 +19,7 @@ from modules.components.object_storage import (
     s3_identities,
     tenant_actions,
 )
+from modules.k8s.generated import generated
 from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
 from modules.spec import Spec
 
@@ -53,8 +53,8 @@ class ObjectStorage(pulumi.ComponentResource):
         tenants = {
             team.namespace_name: S3Identity(
                 f"team-{team.name}",
-                random.RandomPassword(f"{name}-{team.name}-access-key", length=20, special=False, opts=child).result,
-                random.RandomPassword(f"{name}-{team.name}-secret-key", length=40, special=False, opts=child).result,
+                generated(f"{name}-{team.name}-access-key", 20, child),
+                generated(f"{name}-{team.name}-secret-key", 40, child),
                 tenant_actions(args.spec),
             )
             for team in args.spec.teams
@@ -64,8 +64,8 @@ class ObjectStorage(pulumi.ComponentResource):
         vector = (
             S3Identity(
                 "milvus",
-                random.RandomPassword(f"{name}-milvus-access-key", length=20, special=False, opts=child).result,
-                random.RandomPassword(f"{name}-milvus-secret-key", length=40, special=False, opts=child).result,
+                generated(f"{name}-milvus-access-key", 20, child),
+                generated(f"{name}-milvus-secret-key", 40, child),
                 bucket_actions(VECTOR_BUCKET),
             )
             if args.spec.components.vector_db.enabled

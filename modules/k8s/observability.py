@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_random as random
 
 from modules.components.mlflow import collector_user
 from modules.components.objects import k8s_object
@@ -16,6 +15,7 @@ from modules.components.observability import (
     grafana_admin_secret,
     observability_objects,
 )
+from modules.k8s.generated import generated
 from modules.k8s.pulumi_resources import child_of, helm_release, object_group, secret_value
 from modules.spec import Spec
 
@@ -40,9 +40,7 @@ class Observability(pulumi.ComponentResource):
         secrets = [grafana_admin_secret(password)]
         self.traces_password: pulumi.Output[str] | None = None
         if collector_user(args.spec):
-            self.traces_password = random.RandomPassword(
-                f"{name}-mlflow-traces-password", length=32, special=False, opts=child
-            ).result
+            self.traces_password = generated(f"{name}-mlflow-traces-password", 32, child)
             secrets.append(
                 k8s_object(
                     "v1",

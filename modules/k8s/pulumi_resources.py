@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 from functools import reduce
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from modules.components.registry import Component, Release
+from modules.k8s.generated import generated
 from modules.spec import Spec
 from modules.spec.models import Secret
 from modules.versions import chart
@@ -26,23 +27,33 @@ def helm_release(
     names from the release name, and the addresses cnai writes (endpoints, exporters, MLflow's and
     Milvus's stores) are of those names. Left unset, Pulumi would give the release a random suffix and
     every such address would point nowhere."""
-    pinned = chart(release.chart)
-    oci = pinned["repo"].startswith("oci://")
+    settings = pulumi.Config("cnai")
     return k8s.helm.v3.Release(
         f"{owner}-{release.resource}",
         k8s.helm.v3.ReleaseArgs(
             name=release.chart,
-            chart=f"{pinned['repo']}/{pinned['chart']}" if oci else pinned["chart"],
-            version=pinned["version"],
-            repository_opts=None if oci else k8s.helm.v3.RepositoryOptsArgs(repo=pinned["repo"]),
+            **chart_source(release.chart, settings.get("charts")),
             namespace=component.namespace,
             create_namespace=False,  # namespaces come from the security baseline, with their labels
             values=release.values(spec),
             atomic=True,
             cleanup_on_fail=True,
+            postrender=settings.get("helm_postrender"),
         ),
         opts=opts,
     )
+
+
+def chart_source(name: str, charts_folder: str | None) -> dict[str, Any]:
+    """Where a pinned chart comes from: its repository in the BOM, or, where the stack's `cnai:charts`
+    setting names a folder of unpacked charts (`cnai charts pull`, the sim), that folder's copy."""
+    pinned = chart(name)
+    if charts_folder:
+        return {"chart": str(Path(charts_folder) / pinned["chart"])}
+    if pinned["repo"].startswith("oci://"):  # OCI charts are addressed by URL
+        return {"chart": f"{pinned['repo']}/{pinned['chart']}", "version": pinned["version"]}
+    repository = k8s.helm.v3.RepositoryOptsArgs(repo=pinned["repo"])
+    return {"chart": pinned["chart"], "version": pinned["version"], "repository_opts": repository}
 
 
 def child_of(
@@ -65,7 +76,7 @@ def secret_value(ref: Secret, spec_path: str, name: str, opts: pulumi.ResourceOp
     """A credential as a Pulumi secret: generated once (kept in state), decrypted from the stack's
     `secure:` config, or read from an environment variable at deploy time."""
     if ref.generate:
-        return random.RandomPassword(name, length=32, special=False, opts=opts).result
+        return generated(name, 32, opts)
     if ref.env is not None:
         return pulumi.Output.secret(os.environ[ref.env])
     # Pulumi decrypts `{secure: ...}` in place: at the path there is the plaintext, as a secret output.

@@ -1,5 +1,5 @@
-"""`python -m modules.sim {setup,up,down,status,purge} [--emulate ENV ...] [--karpenter]` until the cnai CLI wires
-`cnai setup|up|down|status sim`."""
+"""`python -m modules.sim VERB [--emulate ENV ...] [--karpenter] [--platform ENV]`, VERB one of setup, up,
+down, status, purge: what `cnai setup|up|down|status sim` run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import sys
 
 from rich.console import Console
 
-from modules.sim.build import SimBuildError, ensure_built
-from modules.sim.runtime import DEFAULT_EMULATES, SimError, SimRuntime
+from modules.errors import CnaiError
+from modules.sim.build import ensure_built
+from modules.sim.pulumi import deploy_environment
+from modules.sim.runtime import DEFAULT_EMULATES, SimRuntime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +22,11 @@ def main(argv: list[str] | None = None) -> int:
         "--emulate",
         action="append",
         help=f"environment whose node groups to emulate (default: {' '.join(DEFAULT_EMULATES)})",
+    )
+    parser.add_argument(
+        "--platform",
+        metavar="ENV",
+        help="after up: deploy ENV's platform (an environment on an existing cluster) with the real `pulumi up`",
     )
     parser.add_argument(
         "--karpenter",
@@ -41,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             for phase, seconds in report.phases.items():
                 console.print(f"  {phase}: {seconds:.1f}s")
+            if args.platform:
+                lifecycle = deploy_environment(runtime.paths, args.platform, console)
+                console.print(f"[green]{args.platform}'s platform deployed[/]; endpoints: {lifecycle.paths.endpoints}")
         elif args.verb == "down":
             console.print("stopped" if runtime.down() else "nothing was running")
         elif args.verb == "purge":
@@ -56,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"{row.name:26} {row.state:9} pid {row.pid:<7} {mark}  {row.log}")
             print(json.dumps({k: round(v) for k, v in runtime.rss_mib().items()}))
             return 0 if all(r.healthy for r in rows) else 1
-    except (SimError, SimBuildError) as exc:
+    except CnaiError as exc:
         console.print(f"[red]{exc}[/]")
         return 1
     return 0

@@ -55,6 +55,11 @@ def version(key: str) -> str:
     return str(sim_bom()[key]["version"])
 
 
+def release(key: str) -> str:
+    """The release a BOM entry is: its tag where the proxy serves the tag only as a pseudo-version."""
+    return str(sim_bom()[key].get("tag") or version(key))
+
+
 @dataclass(frozen=True)
 class Artifact:
     """One file the sim needs, built from a Go main package of one of cnai's build modules."""
@@ -63,11 +68,13 @@ class Artifact:
     module: str  # folder under modules/sim/go
     package: str  # Go package path (or ./dir) of the main package
     versions: tuple[str, ...]  # sim BOM keys whose versions name the file
-    output: str = "binary"  # binary: `go build -o`; stdout: `go run`, its output is the file
+    # binary: `go build -o`; stdout: `go run`, its output is the file; copy: the file at `package` inside
+    # the module of versions[0] (a script that ships beside a binary)
+    output: str = "binary"
 
     @property
     def filename(self) -> str:
-        tag = "-".join(version(k) if i == 0 else f"{k}-{version(k)}" for i, k in enumerate(self.versions))
+        tag = "-".join(release(k) if i == 0 else f"{k}-{release(k)}" for i, k in enumerate(self.versions))
         suffix = ".yaml" if self.output == "stdout" else ""
         return f"{self.name}-{tag}{suffix}"
 
@@ -75,12 +82,17 @@ class Artifact:
 def version_stamps(name: str) -> dict[str, str]:
     """`-X` link flags that give a binary the version its release build would report."""
     if name == "kube":
-        release = version("kubernetes")
-        major, minor = release.lstrip("v").split(".")[:2]
-        fields = {"gitVersion": release, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
+        kube = version("kubernetes")
+        major, minor = kube.lstrip("v").split(".")[:2]
+        fields = {"gitVersion": kube, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
         packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         return {f"{p}.{k}": v for p in packages for k, v in fields.items()}
+    pulumi_version = "github.com/pulumi/pulumi/sdk/v3/go/common/version.Version"
+    provider_version = "github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version"
     return {
+        "pulumi": {pulumi_version: version("pulumi")},
+        "pulumi-language-python": {pulumi_version: version("pulumi-language-python")},
+        "pulumi-resource-kubernetes": {provider_version: release("pulumi-kubernetes").lstrip("v")},
         "kueue": {"sigs.k8s.io/kueue/pkg/version.GitVersion": version("kueue")},
         "jobset": {"sigs.k8s.io/jobset/pkg/version.GitVersion": version("jobset")},
         "helm": {"helm.sh/helm/v4/internal/version.version": version("helm")},
@@ -101,6 +113,36 @@ ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kserve", "kserve", "github.com/kserve/kserve/cmd/manager", ("kserve",)),
     Artifact("karpenter", "karpenter", "sigs.k8s.io/karpenter/kwok", ("karpenter",)),
     Artifact("karpenter-kwok-crd", "karpenter", "./kwokcrd", ("karpenter",), output="stdout"),
+    Artifact("pulumi", "pulumi", "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi", ("pulumi",)),
+    Artifact(
+        "pulumi-language-python",
+        "pulumi-python",
+        "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python",
+        ("pulumi-language-python",),
+    ),
+    Artifact(
+        "pulumi-language-python-exec",
+        "pulumi-python",
+        "python/cmd/pulumi-language-python-exec",
+        ("pulumi-language-python",),
+        output="copy",
+    ),
+    Artifact(  # the plugin of Python dynamic providers (modules/k8s/generated.py): runs `python -m pulumi.dynamic`
+        "pulumi-resource-pulumi-python",
+        "pulumi-python",
+        "python/dist/pulumi-resource-pulumi-python",
+        ("pulumi-language-python",),
+        output="copy",
+    ),
+    Artifact("pulumi-resource-kubernetes", "pulumi-kubernetes", ".", ("pulumi-kubernetes",)),
+)
+# What `pulumi` looks up on PATH by these names (modules/sim/pulumi.py puts them there).
+PULUMI_TOOLS = (
+    "pulumi",
+    "pulumi-language-python",
+    "pulumi-language-python-exec",
+    "pulumi-resource-pulumi-python",
+    "pulumi-resource-kubernetes",
 )
 
 
@@ -160,17 +202,22 @@ def work_dir(module: str) -> Path:
     return bin_dir() / "src" / f"{module}-{digest.hexdigest()[:10]}"
 
 
-def upstream_directives(go_mod_json: dict[str, Any], kubernetes_version: str) -> list[str]:
+def upstream_directives(
+    go_mod_json: dict[str, Any], kubernetes_version: str, pinned: frozenset[str] = frozenset()
+) -> list[str]:
     """The replace and exclude directives of an upstream module's own go.mod (from `go mod edit -json`).
 
     Go applies them only in the main module, so a module that builds only with them (KServe pins
     k8s.io/* v0.34 and controller-runtime v0.22) needs them copied into cnai's build module.
     k8s.io/kubernetes replaces its staging modules with ./staging/src/...; outside its repository each
-    is the published k8s.io module of the same release (v1.35.4 -> v0.35.4)."""
+    is the published k8s.io module of the same release (v1.35.4 -> v0.35.4). A module that replaces a
+    sibling of its repository with ../<dir> (Pulumi's sdk) gets the sibling the BOM pins (`pinned`)."""
     staging_release = "v0." + kubernetes_version.lstrip("v").split(".", 1)[1]
     lines = []
     for replace in go_mod_json.get("Replace") or []:
         old, new = replace["Old"]["Path"], replace["New"]
+        if new["Path"].startswith("../") and old in pinned:
+            continue
         if new["Path"].startswith("./"):
             if new["Path"] != f"./staging/src/{old}":
                 raise SimBuildError(f"sim build: cannot resolve the local replace {old} => {new['Path']} upstream")
@@ -223,14 +270,29 @@ def _run(command: list[str], cwd: Path, log_file: Any) -> int:
     return subprocess.run(command, cwd=cwd, stdout=log_file, stderr=subprocess.STDOUT, check=False).returncode
 
 
-def _upstream_go_mod(go: str, entry: dict[str, str], log_file: Any) -> dict[str, Any]:
+def _download(go: str, entry: dict[str, str], log_file: Any) -> dict[str, Any]:
+    """`go mod download -json` of a BOM entry: where its go.mod and its unpacked files are."""
     spec = f"{entry['module']}@{entry['version']}"
     got = subprocess.run([go, "mod", "download", "-json", spec], capture_output=True, text=True, check=False)
     if got.returncode != 0:
         log_file.write(got.stdout + got.stderr)
         raise SimBuildError(f"sim build: cannot download {spec}: {got.stderr.strip()[-500:]}. Fix: check GOPROXY.")
-    edit = [go, "mod", "edit", "-json", json.loads(got.stdout)["GoMod"]]
+    return json.loads(got.stdout)
+
+
+def _upstream_go_mod(go: str, entry: dict[str, str], log_file: Any) -> dict[str, Any]:
+    edit = [go, "mod", "edit", "-json", _download(go, entry, log_file)["GoMod"]]
     return json.loads(subprocess.run(edit, capture_output=True, text=True, check=True).stdout)
+
+
+def write_schema_embeds(upstream_main: Path, work: Path, tag: str) -> None:
+    """What a Pulumi provider's release build generates before compiling (its `go generate`): the
+    package schema stamped with the release and the Terraform mapping, compact, beside the main package
+    that embeds them. The module zip carries the sources (schema.json, terraform-mapping.json) only."""
+    schema = json.loads((upstream_main / "schema.json").read_text()) | {"version": tag.lstrip("v")}
+    (work / "schema-embed.json").write_text(json.dumps(schema, separators=(",", ":")))
+    mapping = json.loads((upstream_main / "terraform-mapping.json").read_text())
+    (work / "terraform-mapping-embed.json").write_text(json.dumps(mapping, separators=(",", ":")))
 
 
 def prepare(go: str, module: str, log_file: Any) -> Path:
@@ -243,10 +305,15 @@ def prepare(go: str, module: str, log_file: Any) -> Path:
         shutil.copytree(SOURCES / module, work)
     work.mkdir(parents=True, exist_ok=True)  # a module of tool directives only has no sources
     directives: list[str] = []
-    for entry in module_entries(module).values():
+    for key, entry in module_entries(module).items():
+        if "embeds" in entry:
+            upstream_main = Path(_download(go, entry, log_file)["Dir"]) / entry["embeds"]
+            write_schema_embeds(upstream_main, work, release(key))
         if entry.get("go_mod") == "upstream-directives":
-            directives += upstream_directives(_upstream_go_mod(go, entry, log_file), version("kubernetes"))
-    tools = [a.package for a in ARTIFACTS if a.module == module and not a.package.startswith(".")]
+            pinned = frozenset(e["module"] for e in module_entries(module).values())
+            upstream = _upstream_go_mod(go, entry, log_file)
+            directives += upstream_directives(upstream, version("kubernetes"), pinned)
+    tools = [a.package for a in ARTIFACTS if a.module == module and a.output != "copy" and a.package[0] != "."]
     (work / "go.mod").write_text(go_mod(module, directives, tools))
     if _run([go, "mod", "tidy"], work, log_file) != 0:
         (work / "go.sum").unlink(missing_ok=True)
@@ -276,6 +343,8 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
     target = bin_dir() / a.filename
     log = log_of(a.name)
     log.parent.mkdir(parents=True, exist_ok=True)
+    if a.output == "copy":
+        return _copy_from_module(go, a, target, log)
     tmp = target.with_name(target.name + ".tmp")
     command = _go_command(go, a, tmp)
     started = time.monotonic()
@@ -319,6 +388,15 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
         target.chmod(0o755)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", log.read_text(errors="replace"))
     return BuildResult(a.name, target, seconds, int(rss.group(1)) / 1024 if rss else None, packages)
+
+
+def _copy_from_module(go: str, a: Artifact, target: Path, log: Path) -> BuildResult:
+    started = time.monotonic()
+    with open(log, "w") as log_file:
+        source = Path(_download(go, sim_bom()[a.versions[0]], log_file)["Dir"]) / a.package
+    shutil.copyfile(source, target)
+    target.chmod(0o755)
+    return BuildResult(a.name, target, time.monotonic() - started, None, 0)
 
 
 def record(result: BuildResult) -> None:

@@ -306,3 +306,28 @@ def installable(docs: list[dict[str, Any]], webhook_port: int, ca_pem: bytes) ->
 
 def crds(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == "CustomResourceDefinition"]
+
+
+def installable_charts(dest: Path) -> Path:
+    """A folder of the pinned charts that Helm installs as they are (the platform program's `cnai:charts`
+    on the sim). A chart whose subcharts the folder lacks is copied without them and with their
+    conditions off in its own defaults, so `helm install` neither refuses it nor renders the parent's
+    templates for them; chart_coverage() names what is left out. Made once per sim home."""
+    if dest.is_dir():
+        return dest
+    source = charts_dir()
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("unittests", "ci", "hack"))
+    for folder in (f for f in tmp.iterdir() if (f / "Chart.yaml").is_file()):
+        if missing := missing_subcharts(folder):
+            names = {d["name"] for d in missing}
+            meta = yaml.safe_load((folder / "Chart.yaml").read_text())
+            meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in names]
+            (folder / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+            (folder / "Chart.lock").unlink(missing_ok=True)
+            defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
+            switched_off = merged(defaults, _switched_off([d["condition"] for d in missing if d.get("condition")]))
+            (folder / "values.yaml").write_text(yaml.safe_dump(switched_off, sort_keys=False))
+    tmp.replace(dest)
+    return dest

@@ -39,9 +39,10 @@ from modules.local.reaper import processes_of, reap
 from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervisord, write_config_files, write_private
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
-from modules.sim import build, charts, pki, servers
+from modules.sim import build, charts, pki, provisioner, servers
 from modules.sim import karpenter as sim_karpenter
 from modules.sim.nodes import sim_nodes
+from modules.sim.postrender import object_key
 from modules.sim.servers import (
     IDENTITIES,
     JOBSET_NAMESPACE,
@@ -212,6 +213,7 @@ class SimRuntime:
             ),
             servers.kserve(self.paths, self.ports, str(build.path_of("kserve"))),
             servers.jobset(self.paths, self.ports, str(build.path_of("jobset"))),
+            servers.provisioner(self.paths, self.ports),
             *self._karpenter_servers(),
         ]
 
@@ -273,7 +275,8 @@ class SimRuntime:
         dyn = self.client()
         started = time.monotonic()
         karpenter_crds, karpenter_pools = self._karpenter_objects()
-        objects = [*self._chart_objects(), *karpenter_crds]
+        objects = [*self._chart_objects(), *karpenter_crds, *provisioner.objects()]
+        self.paths.installed_objects.write_text(json.dumps(sorted(object_key(o) for o in objects)))
         crds = charts.crds(objects)
         applied = len(self._apply(dyn, crds, "CRDs of the platform's charts"))
         names = [o["metadata"]["name"] for o in crds]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -56,6 +57,8 @@ IDENTITIES = {
         ("system:serviceaccounts", f"system:serviceaccounts:{JOBSET_NAMESPACE}"),
     ),
     "kwok": Identity("kwok", "cnai-kwok", ("system:masters",)),
+    # Bound to the built-in system:persistent-volume-provisioner role (modules/sim/provisioner.py).
+    "provisioner": Identity("provisioner", "system:cnai-sim-provisioner"),
     # Karpenter's kwok provider also plays the cloud: it creates the Node objects instances would register.
     "karpenter": Identity("karpenter", "cnai-karpenter", ("system:masters",)),
     "kserve": Identity(
@@ -89,6 +92,7 @@ class SimPorts:
     jobset_webhook: int
     jobset_health: int
     jobset_metrics: int
+    provisioner_health: int
 
     @classmethod
     def from_base(cls, base: int = 26400) -> SimPorts:
@@ -172,6 +176,20 @@ class SimPaths:
     @property
     def state(self) -> Path:
         return self.home / "state.json"
+
+    @property
+    def installed_objects(self) -> Path:
+        """Keys of the objects `sim up` installed itself (modules/sim/postrender.py keeps Helm off them)."""
+        return self.home / "installed-objects.json"
+
+    @property
+    def installable_charts(self) -> Path:
+        return self.home / "installable-charts"
+
+    @property
+    def pulumi(self) -> Path:
+        """The Pulumi engine's home, file backend and passphrase (modules/sim/pulumi.py)."""
+        return self.home / "pulumi"
 
 
 def kubeconfig(paths: SimPaths, ports: SimPorts, identity: str, context: str = "cnai-sim") -> str:
@@ -440,6 +458,26 @@ def jobset(paths: SimPaths, ports: SimPorts, jobset_binary: str) -> Server:
         ],
         directories=[str(paths.jobset_certs)],
         autostart=False,  # started once its CRDs, RBAC and webhooks exist
+        priority=CONTROLLER_PRIORITY,
+    )
+
+
+def provisioner(paths: SimPaths, ports: SimPorts) -> Server:
+    """The sim's volume provisioner (modules/sim/provisioner.py): binds the charts' claims."""
+    return Server(
+        name="provisioner",
+        component="sim",
+        command=[
+            sys.executable,
+            "-m",
+            "modules.sim.provisioner",
+            str(paths.kubeconfig_of("provisioner")),
+            str(ports.provisioner_health),
+        ],
+        ports={"health": ports.provisioner_health},
+        health_url=f"http://{LOOPBACK}:{ports.provisioner_health}/healthz",
+        files=[_kubeconfig_file(paths, ports, "provisioner")],
+        autostart=False,  # started with the controllers, once its StorageClass exists
         priority=CONTROLLER_PRIORITY,
     )
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TOOLS = ("pulumi", "tofu", "kubectl", "kind", "docker", "aws", "gcloud", "gke-gcloud-auth-plugin")
-WATCHED_ENV = ("KUBECONFIG", "CNAI_CLOUD_DIR", "TF_IN_AUTOMATION", "TF_INPUT", "PULUMI_SKIP_UPDATE_CHECKS")
+WATCHED_ENV = ("KUBECONFIG", "CNAI_CLOUD_DIR", "TF_IN_AUTOMATION", "TF_INPUT", "PULUMI_SKIP_UPDATE_CHECK")
 
 SCRIPT = """#!{python}
 import json, os, sys

@@ -109,7 +109,7 @@ def test_standin_tofu_runs_in_the_synthesized_stack_and_pulumi_in_the_platform_w
             assert call["cwd"] == str(life.paths.platform)
             assert call["env"]["KUBECONFIG"] == str(life.paths.kubeconfig)
             assert call["env"]["CNAI_CLOUD_DIR"] == str(life.paths.cloud)
-            assert call["env"]["PULUMI_SKIP_UPDATE_CHECKS"] == "true"
+            assert call["env"]["PULUMI_SKIP_UPDATE_CHECK"] == "true"
     assert {c["tool"] for c in calls} == {"tofu", "pulumi"}
     # what the platform stack will read (stacks/platform/__main__.py -> cluster_access) is tofu's real output
     assert load_outputs(built("dev"), life.paths.outputs).cluster_name == "cnai-dev"

@@ -22,7 +22,7 @@ from modules.spec import Spec
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's marker of a secret value
 RELEASE = "kubernetes:helm.sh/v3:Release"
 GROUP = "kubernetes:yaml/v2:ConfigGroup"
-PASSWORD = "random:index/randomPassword:RandomPassword"
+PASSWORD = "pulumi-python:dynamic:Resource"  # modules/k8s/generated.py: a generated credential
 
 
 class Recorder(pulumi.runtime.Mocks):
@@ -112,7 +112,7 @@ class Declared:
 
     objects: list[dict[str, Any]] = field(default_factory=list)
     releases: list[dict[str, Any]] = field(default_factory=list)  # the Release resources' inputs
-    generated: list[str] = field(default_factory=list)  # RandomPassword results
+    generated: list[str] = field(default_factory=list)  # GeneratedSecret results
     recorder: Recorder = field(default_factory=Recorder)  # every registration, with its dependencies
 
 

@@ -11,7 +11,7 @@ import pytest
 from modules.components.kueue import kueue_objects
 from modules.components.security import security_objects
 from modules.versions import chart
-from tests.k8s.declared import SECRET_SIGNATURE, declare, plain
+from tests.k8s.declared import PASSWORD, SECRET_SIGNATURE, declare, plain
 from tests.specs import stand_in_spec
 
 
@@ -63,7 +63,7 @@ def test_components_and_child_names(prod):
         "milvus": "cnai:k8s:Milvus",
         "mlflow": "cnai:k8s:Mlflow",
     }
-    children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "random:"))]
+    children = [r.name for r in recorder.resources if r.typ.startswith(("kubernetes:", "pulumi-python:"))]
     assert all(any(n.startswith(f"{c}-") for c in components) for n in children), children
 
 
@@ -84,7 +84,7 @@ def test_kind_has_no_gpu_operator_and_exports_local_queues():
 def test_kind_runs_seaweedfs_with_generated_secret_credentials():
     recorder, outputs = declare(stand_in_spec("kind"))
     assert "object-storage-chart" in recorder.of_type("kubernetes:helm.sh/v3:Release")
-    passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
+    passwords = recorder.of_type(PASSWORD)
     assert {"object-storage-access-key", "object-storage-secret-key", "observability-grafana-password"} <= set(
         passwords
     )
@@ -113,7 +113,7 @@ def test_milvus_gets_keys_to_its_own_bucket_from_a_secret():
     milvus bucket, in a Secret of Milvus's namespace; the chart values (which it writes into ConfigMap
     `milvus`) carry none, only references to that Secret."""
     recorder, _ = declare(stand_in_spec("kind"))
-    passwords = recorder.of_type("random:index/randomPassword:RandomPassword")
+    passwords = recorder.of_type(PASSWORD)
     assert {"object-storage-milvus-access-key", "object-storage-milvus-secret-key"} <= set(passwords)
     values = plain(recorder.of_type("kubernetes:helm.sh/v3:Release")["milvus-chart"].inputs["values"])
     assert "accessKey" not in values["externalS3"] and "secretKey" not in values["externalS3"]
