@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +65,14 @@ class Step:
     name: str
     action: Callable[[], None]
     check: bool = False  # a verification: always runs, never skipped on resume
+
+
+def failure_lines(proc: subprocess.CompletedProcess[str]) -> str:
+    """What a failed tool said about the failure: its error lines (Pulumi prints them on stdout, between
+    its progress and its summary, and its warnings on stderr), else the last lines it printed."""
+    lines = [line for line in f"{proc.stdout}\n{proc.stderr}".splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    return "\n".join(errors[-10:] or lines[-15:])
 
 
 def spec_hash(spec: Spec) -> str:
@@ -145,8 +154,7 @@ class Lifecycle:
     def _run(self, step: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
         proc = self.shell.run(args, cwd=cwd, env=env)
         if proc.returncode != 0:
-            tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise LifecycleError(step, f"`{' '.join(args[:3])} …` exited {proc.returncode}\n{tail}")
+            raise LifecycleError(step, f"`{' '.join(args[:3])} …` exited {proc.returncode}\n{failure_lines(proc)}")
         return proc.stdout
 
     def _doctor(self) -> None:

@@ -81,7 +81,8 @@ class Shell:
     ran: list[list[str]] = field(default_factory=list)
 
     def which(self, name: str) -> str | None:
-        return shutil.which(name, path=os.environ.get("PATH"))
+        """Where `name` is on the PATH the commands run with (this shell's own, where it sets one)."""
+        return shutil.which(name, path=self.env.get("PATH", os.environ.get("PATH")))
 
     def run(
         self,

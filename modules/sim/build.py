@@ -81,7 +81,7 @@ class Artifact:
 
 def version_stamps(name: str) -> dict[str, str]:
     """`-X` link flags that give a binary the version its release build would report."""
-    if name == "kube":
+    if name in ("kube", "kubectl"):
         kube = version("kubernetes")
         major, minor = kube.lstrip("v").split(".")[:2]
         fields = {"gitVersion": kube, "gitMajor": major, "gitMinor": minor, "gitTreeState": "clean"}
@@ -105,6 +105,7 @@ def ldflags(name: str) -> str:
 
 ARTIFACTS: tuple[Artifact, ...] = (
     Artifact("kube", "kube", ".", ("kubernetes", "etcd")),
+    Artifact("kubectl", "kube", "k8s.io/kubernetes/cmd/kubectl", ("kubernetes",)),  # the lifecycle's on the sim
     Artifact("kueue", "controllers", "sigs.k8s.io/kueue/cmd/kueue", ("kueue",)),
     Artifact("jobset", "controllers", "sigs.k8s.io/jobset", ("jobset",)),
     Artifact("kwok", "controllers", "sigs.k8s.io/kwok/cmd/kwok", ("kwok",)),
@@ -136,8 +137,10 @@ ARTIFACTS: tuple[Artifact, ...] = (
     ),
     Artifact("pulumi-resource-kubernetes", "pulumi-kubernetes", ".", ("pulumi-kubernetes",)),
 )
-# What `pulumi` looks up on PATH by these names (modules/sim/pulumi.py puts them there).
+# What the cluster lifecycle runs on the sim, on PATH under these names (modules/sim/pulumi.py): the
+# Pulumi CLI and the plugins it looks up, and kubectl.
 PULUMI_TOOLS = (
+    "kubectl",
     "pulumi",
     "pulumi-language-python",
     "pulumi-language-python-exec",
@@ -195,8 +198,9 @@ def module_entries(module: str) -> dict[str, dict[str, str]]:
 
 
 def work_dir(module: str) -> Path:
-    """Where a build module's generated go.mod lives: keyed by the BOM entries and the sources."""
-    digest = hashlib.sha256(json.dumps([version("go"), module_entries(module)], sort_keys=True).encode())
+    """Where a build module's generated go.mod lives: keyed by the BOM entries, the packages and the sources."""
+    packages = sorted(a.package for a in ARTIFACTS if a.module == module)  # each is a tool directive
+    digest = hashlib.sha256(json.dumps([version("go"), module_entries(module), packages], sort_keys=True).encode())
     for source in sorted((SOURCES / module).rglob("*.go")):
         digest.update(source.read_bytes())
     return bin_dir() / "src" / f"{module}-{digest.hexdigest()[:10]}"

@@ -26,7 +26,7 @@ import yaml
 from modules.components import cert_manager
 from modules.errors import CnaiError
 from modules.spec.loader import REPO_ROOT
-from modules.versions import chart
+from modules.versions import bom, chart
 
 # Kinds of a chart the sim installs; the rest (Deployments, Services, Secrets, APIServices, monitors)
 # describe the in-cluster controller, which the sim runs as a process instead.
@@ -308,11 +308,14 @@ def crds(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == "CustomResourceDefinition"]
 
 
-def installable_charts(dest: Path) -> Path:
+def installable_charts(base: Path) -> Path:
     """A folder of the pinned charts that Helm installs as they are (the platform program's `cnai:charts`
     on the sim). A chart whose subcharts the folder lacks is copied without them and with their
     conditions off in its own defaults, so `helm install` neither refuses it nor renders the parent's
-    templates for them; chart_coverage() names what is left out. Made once per sim home."""
+    templates for them; chart_coverage() names what is left out. Made once per set of chart pins (the
+    folder is named by them: a BOM change makes a new copy, never installs a stale one)."""
+    pins = json.dumps(bom()["helm_charts"], sort_keys=True).encode()
+    dest = base.with_name(f"{base.name}-{hashlib.sha256(pins).hexdigest()[:12]}")
     if dest.is_dir():
         return dest
     source = charts_dir()

@@ -12,6 +12,7 @@ is stacks/platform itself, with the sim's settings:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import secrets
@@ -24,7 +25,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from modules.cluster.lifecycle import Lifecycle
+from modules.cluster.lifecycle import Lifecycle, Step
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import Shell
 from modules.errors import CnaiError
@@ -34,9 +35,20 @@ from modules.spec import Spec, list_envs, validate
 from modules.spec.loader import REPO_ROOT, merged_document, read_environment
 
 PROGRAM = REPO_ROOT / "stacks" / "platform"
-# The lifecycle's steps that deploy the platform; the sim has made the cluster and its kubeconfig.
-DEPLOY_STEPS = ("pulumi-stack", "pulumi-up", "endpoints")
+# The lifecycle's steps on the sim (SimLifecycle says why the others are left out).
+SIM_STEPS = ("pulumi-stack", "pulumi-up", "endpoints", "wait-ready")
 CONTEXT = "cnai-sim"  # the context of the sim's kubeconfig
+
+
+class SimLifecycle(Lifecycle):
+    """The cluster lifecycle on the sim: its own steps, recorded and resumed as on any cluster
+    (`Lifecycle.up`), without three the sim answers otherwise: the cluster step (the sim's own `up`
+    made the cluster and its kubeconfig), the doctor (its NetworkPolicy check fails here, and says so
+    truthfully: no CNI runs to enforce them) and the smoke run (kwok runs no container, so the GPU
+    results never come; `cnai smoke sim` is the sim's smoke run)."""
+
+    def up_steps(self) -> list[Step]:
+        return [step for step in super().up_steps() if step.name in SIM_STEPS]
 
 
 class SimPulumi:
@@ -120,13 +132,13 @@ class SimPulumi:
         path.write_text(yaml.safe_dump(existing, sort_keys=False))
         return path
 
-    def lifecycle(self, spec: Spec, home: Path, console: Console) -> Lifecycle:
+    def lifecycle(self, spec: Spec, home: Path, console: Console) -> SimLifecycle:
         """The cluster lifecycle of `spec` (an existing cluster: the sim, by its kubeconfig) with the real
-        engine on PATH; `deploy()` runs its Pulumi steps."""
+        engine and kubectl on PATH."""
         paths = ClusterPaths(env=spec.name, home=home, cloud=home / "cloud", platform=self.project)
         paths.home.mkdir(parents=True, exist_ok=True)
         shutil.copy(self.paths.kubeconfig, paths.kubeconfig)
-        return Lifecycle(spec, paths, shell=Shell(env=self.env()), console=console)
+        return SimLifecycle(spec, paths, shell=Shell(env=self.env()), console=console)
 
 
 def existing_cluster_document(env: str) -> dict[str, Any]:
@@ -142,7 +154,7 @@ def existing_cluster_document(env: str) -> dict[str, Any]:
     return {**document, "cluster": {**document.get("cluster", {}), "target": "existing", "kube_context": CONTEXT}}
 
 
-def deploy_environment(paths: SimPaths, env: str, console: Console) -> Lifecycle:
+def deploy_environment(paths: SimPaths, env: str, console: Console) -> SimLifecycle:
     """`cnai up sim --platform ENV`: ENV's platform deployed on the running sim by the real engine."""
     document = existing_cluster_document(env)
     pulumi = SimPulumi(paths)
@@ -154,10 +166,9 @@ def deploy_environment(paths: SimPaths, env: str, console: Console) -> Lifecycle
 
 
 def deploy(lifecycle: Lifecycle) -> None:
-    """`pulumi up` of the platform and its endpoints, as `cnai up` runs them."""
-    for step in lifecycle.up_steps():
-        if step.name in DEPLOY_STEPS:
-            step.action()
+    """`pulumi up` of the platform, its endpoints, and its Deployments Available: the lifecycle's steps,
+    resumed where a previous run stopped."""
+    lifecycle.up()
 
 
 def pulumi_command(lifecycle: Lifecycle, *args: str) -> subprocess.CompletedProcess[str]:
@@ -169,10 +180,8 @@ def pulumi_command(lifecycle: Lifecycle, *args: str) -> subprocess.CompletedProc
 
 
 def destroy(lifecycle: Lifecycle) -> None:
-    """`pulumi destroy` of the stack (what `cnai down` runs)."""
-    done = pulumi_command(lifecycle, "destroy", "--yes", "--skip-preview")
-    if done.returncode != 0:
-        raise CnaiError(f"pulumi destroy failed: {done.stderr.strip()[-2000:]}")
+    """`cnai down`'s path (the lifecycle's `pulumi destroy`), the question answered yes."""
+    dataclasses.replace(lifecycle, confirm=lambda _question: True).down(allow_protected=False)
 
 
 def changes_of_last_update(lifecycle: Lifecycle) -> dict[str, int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 from modules.cloud.outputs import load_outputs
-from modules.cluster.lifecycle import Lifecycle, LifecycleError
+from modules.cluster.lifecycle import Lifecycle, LifecycleError, failure_lines
 from modules.cluster.paths import ClusterPaths
 from tests.cluster.conftest import SMOKE_REPORT, built, healthy_answers
 
@@ -286,3 +287,18 @@ def test_standin_existing_cluster_up_takes_its_credentials_and_down_leaves_the_c
     Lifecycle(built("onprem"), life.paths, confirm=lambda q: asked.append(q) or True).down(allow_protected=False)
     assert asked == ["Destroy onprem: the platform (Pulumi stack onprem)?"]
     assert standins.commands() == ["pulumi destroy --stack onprem --yes --non-interactive --skip-preview"]
+
+
+def test_a_failed_tool_is_reported_by_its_error_lines_not_its_warnings():
+    """Pulumi prints its errors on stdout and its warnings on stderr: the real engine on the sim showed
+    a failed `pulumi up` reported by a warning alone."""
+    proc = subprocess.CompletedProcess(
+        ["pulumi", "up"],
+        1,
+        stdout="Updating (sim):\n  kubernetes:helm.sh/v3:Release kueue  error: chart path not found\nDuration: 2s\n",
+        stderr="warning: using pulumi-language-python from $PATH\n",
+    )
+    shown = failure_lines(proc)
+    assert "error: chart path not found" in shown and "warning" not in shown
+    quiet = subprocess.CompletedProcess(["kind"], 1, stdout="", stderr="no such cluster\n")
+    assert failure_lines(quiet) == "no such cluster"

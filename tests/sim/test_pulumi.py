@@ -3,32 +3,36 @@ lifecycle's own steps (modules/cluster/lifecycle.py), with the CLI, the Python l
 Kubernetes provider built from their Go modules, the file backend and a passphrase. Helm installs the
 pinned charts from their folders, kwok runs their pods, the sim's provisioner binds their claims.
 
-Idempotent (a second `up` changes nothing), precise (one spec field changes exactly the objects derived
-from it), secret (the state holds no plaintext credential) and reversible (`pulumi destroy` leaves
-nothing cnai made). The module runs a sim of its own: destroying the platform deletes the namespaces
-the sim's controllers live in too (see test_destroy_leaves_nothing_cnai_made).
+Resumable (a failed `pulumi up` is recorded and the next `up` starts there), idempotent (a second
+`up` changes nothing), precise (one spec field changes exactly the objects derived from it), secret
+(the state holds no plaintext credential), checked (no drift from the BOM) and reversible (`cnai
+down`'s `pulumi destroy` leaves nothing cnai made; a protected environment is refused). The module
+runs a sim of its own: destroying the platform deletes the namespaces the sim's controllers live in
+too (see test_destroy_leaves_nothing_cnai_made).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes.dynamic.exceptions import NotFoundError
 from rich.console import Console
 
 from modules.cluster import apply as kube
-from modules.cluster.lifecycle import Lifecycle
+from modules.cluster.lifecycle import Lifecycle, LifecycleError
 from modules.components.jobset import NAMESPACE as JOBSET_NAMESPACE
 from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
 from modules.components.kueue import NAMESPACE as KUEUE_NAMESPACE
 from modules.components.render import all_objects, helm_releases, object_files
-from modules.sim.pulumi import SimPulumi, changes_of_last_update, deploy, destroy, pulumi_command
+from modules.sim.pulumi import SIM_STEPS, SimPulumi, changes_of_last_update, deploy, destroy, pulumi_command
 from modules.sim.servers import SimPaths, SimPorts
 from tests import specs
 from tests.sim.conftest import BuiltSim, require_binaries
@@ -47,18 +51,41 @@ def platform_document() -> dict[str, Any]:
 
 @dataclass
 class Deployment:
-    """The sim, the lifecycle deploying onto it, and what each `pulumi up` reported."""
+    """The sim, the lifecycle deploying onto it, and how its first `up` went: it failed at `pulumi-up`
+    (a chart folder that does not exist), then the next `up` resumed there."""
 
     sim: BuiltSim
     pulumi: SimPulumi
     lifecycle: Lifecycle
     document: dict[str, Any]
     before: set[str]  # every object key in the cluster before the first `up`
+    failure: LifecycleError | None = None
+    state_after_failure: dict[str, Any] = field(default_factory=dict)
+    ran_on_resume: list[list[str]] = field(default_factory=list)
 
-    def deploy(self, document: dict[str, Any]) -> None:
+    def configure(self, document: dict[str, Any]) -> None:
         self.pulumi.stack_config(STACK, specs.stack_file(document)["config"]["cnai:spec"])
         self.lifecycle.spec = specs.spec(document)
+
+    def deploy(self, document: dict[str, Any]) -> None:
+        self.configure(document)
         deploy(self.lifecycle)
+
+    def fail_then_resume(self) -> None:
+        self.configure(self.document)
+        stack_file = self.pulumi.project / f"Pulumi.{STACK}.yaml"
+        settings = yaml.safe_load(stack_file.read_text())
+        settings["config"]["cnai:charts"] = str(self.pulumi.root / "no-charts-here")
+        stack_file.write_text(yaml.safe_dump(settings, sort_keys=False))
+        try:
+            deploy(self.lifecycle)
+        except LifecycleError as failed:
+            self.failure = failed
+        self.state_after_failure = self.lifecycle.load_state()
+        self.configure(self.document)  # the setting put right, as a user would fix what the error named
+        self.lifecycle.shell.ran.clear()
+        deploy(self.lifecycle)
+        self.ran_on_resume = list(self.lifecycle.shell.ran)
 
     def pulumi_json(self, *args: str) -> Any:
         done = pulumi_command(self.lifecycle, *args)
@@ -102,10 +129,22 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             document = platform_document()
             lifecycle = pulumi.lifecycle(specs.spec(document), home / "cnai", Console(stderr=True))
             deployment = Deployment(sim, pulumi, lifecycle, document, cluster_keys(sim.client()))
-            deployment.deploy(document)
+            deployment.fail_then_resume()
             yield deployment
     finally:
         sim.down()
+
+
+def test_a_failed_pulumi_up_is_named_recorded_and_resumed_there(deployment: Deployment):
+    assert deployment.failure is not None and deployment.failure.step == "pulumi-up"
+    assert "no-charts-here" in str(deployment.failure)  # the engine's own error line, passed on
+    assert deployment.state_after_failure["failed"] == "pulumi-up"
+    assert deployment.state_after_failure["done"] == ["pulumi-stack"]
+    commands = [" ".join(c[:3]) for c in deployment.ran_on_resume]
+    assert "pulumi stack select" not in commands  # done before: skipped
+    assert commands[0] == "pulumi up --stack"
+    assert any(c[0] == "kubectl" and "wait" in c for c in deployment.ran_on_resume)  # wait-ready, for real
+    assert deployment.lifecycle.load_state()["done"] == list(SIM_STEPS)
 
 
 def test_up_installs_every_component_and_kwok_runs_their_pods(deployment: Deployment):
@@ -122,6 +161,7 @@ def test_up_installs_every_component_and_kwok_runs_their_pods(deployment: Deploy
 
 
 def test_a_second_up_changes_nothing(deployment: Deployment):
+    deployment.lifecycle.paths.state.unlink()  # a fresh `cnai up`, not a resume that skips what was done
     deployment.deploy(deployment.document)
     changes = changes_of_last_update(deployment.lifecycle)
     assert set(changes) == {"same"}, changes
@@ -193,6 +233,24 @@ def test_render_is_what_pulumi_created(deployment: Deployment):
     assert {kind for kind, _, _ in created - rendered} == {"Secret"}
     releases = {(r["outputs"]["name"], r["outputs"]["namespace"]) for r in state if r["type"] == RELEASE}
     assert releases == {(r["name"], r["namespace"]) for r in helm_releases(spec)}
+
+
+def test_status_finds_no_drift_from_the_bom(deployment: Deployment):
+    """`cnai status`'s drift check reads the versions the deployed stack exports (`pulumi stack output bom`)."""
+    status = deployment.lifecycle.status()
+    assert status["deployed"] is True and status["drift"] == {}
+    assert status["steps_done"] == list(SIM_STEPS) and status["failed_step"] is None
+
+
+def test_a_protected_environment_is_not_destroyed(deployment: Deployment):
+    document = copy.deepcopy(deployment.document)
+    document["cluster"]["protect"] = True
+    protected = dataclasses.replace(deployment.lifecycle, spec=specs.spec(document), confirm=lambda _: True)
+    protected.shell.ran.clear()
+    with pytest.raises(LifecycleError, match=r"sim is protected .*nothing destroyed"):
+        protected.down(allow_protected=False)
+    assert protected.shell.ran == []
+    assert changes_of_last_update(deployment.lifecycle)  # the stack is still there
 
 
 def test_destroy_leaves_nothing_cnai_made(deployment: Deployment):
