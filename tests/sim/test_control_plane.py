@@ -64,7 +64,7 @@ def test_rbac_is_enforced_for_component_identities(sim: SimRuntime):
 def test_every_component_is_running_and_healthy(sim: SimRuntime):
     status = {s.name: s for s in sim.status()}
     control_plane = {"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
-    expected = control_plane | {"kueue", "kserve", "jobset"}
+    expected = control_plane | {"kueue", "kserve", "jobset", "provisioner"}
     assert set(status) == expected
     assert all(s.state == "RUNNING" and s.healthy for s in status.values()), status
     rss = sim.rss_mib()
