@@ -157,12 +157,18 @@ def renderable(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
         return
     with tempfile.TemporaryDirectory(prefix="cnai-chart-") as tmp:
         copy = Path(tmp) / folder.name
-        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("unittests", "ci", "hack", "Chart.lock"))
-        meta = yaml.safe_load((copy / "Chart.yaml").read_text())
-        names = {d["name"] for d in missing}
-        meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in names]
-        (copy / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-        yield copy, _switched_off([d["condition"] for d in missing if d.get("condition")])
+        shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("unittests", "ci", "hack"))
+        yield copy, _without_subcharts(copy, missing)
+
+
+def _without_subcharts(copy: Path, missing: list[dict[str, Any]]) -> dict[str, Any]:
+    """A chart copy made to declare none of the `missing` subcharts; returns the values that switch them off."""
+    names = {d["name"] for d in missing}
+    meta = yaml.safe_load((copy / "Chart.yaml").read_text())
+    meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in names]
+    (copy / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    (copy / "Chart.lock").unlink(missing_ok=True)
+    return _switched_off([d["condition"] for d in missing if d.get("condition")])
 
 
 def chart_coverage(name: str) -> list[str]:
@@ -324,13 +330,8 @@ def installable_charts(base: Path) -> Path:
     shutil.copytree(source, tmp, ignore=shutil.ignore_patterns("unittests", "ci", "hack"))
     for folder in (f for f in tmp.iterdir() if (f / "Chart.yaml").is_file()):
         if missing := missing_subcharts(folder):
-            names = {d["name"] for d in missing}
-            meta = yaml.safe_load((folder / "Chart.yaml").read_text())
-            meta["dependencies"] = [d for d in meta["dependencies"] if d["name"] not in names]
-            (folder / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-            (folder / "Chart.lock").unlink(missing_ok=True)
             defaults = yaml.safe_load((folder / "values.yaml").read_text()) or {}
-            switched_off = merged(defaults, _switched_off([d["condition"] for d in missing if d.get("condition")]))
+            switched_off = merged(defaults, _without_subcharts(folder, missing))
             (folder / "values.yaml").write_text(yaml.safe_dump(switched_off, sort_keys=False))
     tmp.replace(dest)
     return dest

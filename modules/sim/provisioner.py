@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from modules.cluster import apply as kube
+from modules.sim.servers import IDENTITIES
 
 STORAGE_CLASS = "cnai-sim"
 PROVISIONER = "sim.cnai.dev/volumes"
@@ -24,7 +25,7 @@ PROVISIONED_BY = "pv.kubernetes.io/provisioned-by"
 POLL_SECONDS = 1.0
 
 
-USER = "system:cnai-sim-provisioner"  # its client certificate's name (modules/sim/servers.py)
+USER = IDENTITIES["provisioner"].user  # the name its client certificate carries
 
 
 def objects() -> list[dict[str, Any]]:

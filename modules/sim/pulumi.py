@@ -31,7 +31,7 @@ from modules.cluster.tools import Shell
 from modules.errors import CnaiError
 from modules.sim import build, charts
 from modules.sim.servers import SimPaths
-from modules.spec import Spec, list_envs, validate
+from modules.spec import Spec, validate
 from modules.spec.loader import REPO_ROOT, merged_document, read_environment
 
 PROGRAM = REPO_ROOT / "stacks" / "platform"
@@ -148,8 +148,7 @@ def existing_cluster_document(env: str) -> dict[str, Any]:
     if spec.cluster.target not in ("existing", "kind"):
         raise CnaiError(
             f"sim platform: {env} is a {spec.cluster.target} environment; the sim deploys the platform of an "
-            f"environment on an existing cluster (cluster.target existing or kind), such as "
-            f"{', '.join(e for e in list_envs() if e != env) or 'onprem'}"
+            "environment on an existing cluster (cluster.target existing or kind)"
         )
     return {**document, "cluster": {**document.get("cluster", {}), "target": "existing", "kube_context": CONTEXT}}
 
