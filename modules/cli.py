@@ -211,7 +211,7 @@ def render(
     Every enabled component: security baseline, GPU Operator, Kueue, KServe, MLflow, Milvus, object
     storage, observability (objects and Helm values, as Pulumi would apply them).
     """
-    from modules.components.render import rendered_files
+    from modules.k8s.render import rendered_files
 
     spec = load_spec(env)
     if not spec.is_cluster:

@@ -125,7 +125,10 @@ def test_render_writes_one_file_per_component(tmp_path):
         "milvus",
         "cloudnative-pg",
     }
-    assert all(r["version"] and r["repo"] for r in releases)
+    # As the program declares each Release: a pinned version, from a repository or an OCI chart URL.
+    assert all(
+        r["version"] and (r.get("repositoryOpts", {}).get("repo") or r["chart"].startswith("oci://")) for r in releases
+    )
 
 
 def test_down_of_a_protected_environment_refuses_without_a_traceback(tmp_path):

@@ -11,9 +11,9 @@ from typing import Any
 
 from kubernetes.utils import parse_quantity
 
+from modules.components.contents import all_objects
 from modules.components.kserve import GPU_RUNTIMES, kserve_objects
 from modules.components.references import pod_specs
-from modules.components.render import all_objects
 from modules.spec import Spec
 from modules.spec.errors import SpecError
 from modules.spec.instances import INSTANCE_SHAPES, Allocatable, allocatable

@@ -22,12 +22,12 @@ from rich.console import Console
 from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
 from modules.cluster.smoke import JobOutcome, check_outcome, collect, run_jobs, write_report
+from modules.components.contents import object_files
 from modules.components.endpoints import cluster_endpoints
 from modules.components.kserve import SMOKE_MODEL, smoke_inference_service
 from modules.components.kueue import API as KUEUE_API
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import k8s_object
-from modules.components.render import object_files
 from modules.components.smoke_jobs import smoke_manifests
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE

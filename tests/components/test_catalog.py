@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modules.components.catalog import BY_KEY, COMPONENTS, dependencies, install_order, ready_namespaces, workloads
-from modules.components.render import helm_releases
+from modules.components.contents import helm_releases
 from modules.spec.loader import REPO_ROOT
 from modules.spec.namespaces import PLATFORM_NAMESPACES
 from modules.versions import chart

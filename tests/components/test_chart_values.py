@@ -8,8 +8,8 @@ import re
 
 import pytest
 
+from modules.components.contents import helm_releases
 from modules.components.object_storage import IDENTITIES_SECRET, credential_secrets
-from modules.components.render import helm_releases
 from modules.sim.charts import chart_defaults, render, template_references, unknown_values
 from tests.k8s.declared import built_helm
 from tests.specs import CLUSTER_STAND_INS, stand_in_spec

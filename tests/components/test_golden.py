@@ -1,26 +1,20 @@
-"""What the shipped environments render: the goldens of every cluster environment, and every shipped
-blueprint under each cluster environment's overrides rendering valid objects whose derivations from the
-GPU pools agree (flavors, quotas). Their subject is the shipped files, so a fork's edit shows here; the
-unit tests of the same builders run on tests/specs.py's stand-ins (tests/components/test_rendered.py)."""
+"""What the shipped environments' builders return: every shipped blueprint under each cluster
+environment's overrides rendering valid objects whose derivations from the GPU pools agree (flavors,
+quotas). Their subject is the shipped files, so a fork's edit shows here; the unit tests of the same
+builders run on tests/specs.py's stand-ins (tests/components/test_rendered.py), and the goldens of
+`cnai render` are tests/k8s/test_render.py's."""
 
 from __future__ import annotations
 
 import pytest
 
+from modules.components.contents import all_objects
 from modules.components.kueue import flavor_name, kueue_objects
-from modules.components.render import all_objects, rendered_files
 from modules.spec import list_blueprints, list_envs, load_spec, merged_document, validate
 from modules.spec.loader import read_environment
 from tests.components.validation import validation_errors
-from tests.conftest import assert_golden
 
 CLUSTER_ENVS = [e for e in list_envs() if load_spec(e).is_cluster]
-
-
-@pytest.mark.parametrize("env", CLUSTER_ENVS)
-def test_golden_rendered(env):
-    for name, text in rendered_files(load_spec(env)).items():
-        assert_golden(f"render/{env}/{name}", text)
 
 
 def blueprint_variants():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from modules.components.contents import helm_releases
 from modules.components.karpenter import karpenter_objects, karpenter_values
 from modules.components.kueue import flavor_name, resource_flavors
-from modules.components.render import helm_releases
 from modules.spec import SpecInvalid, validate
 from modules.spec.karpenter import DISCOVERY_TAG, interruption_queue_name, node_role_name
 from modules.versions import binary

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
+from modules.components.contents import all_objects
 from modules.components.kueue import flavor_name, kueue_objects
-from modules.components.render import all_objects
 from tests.components.validation import validation_errors
 from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 

@@ -22,10 +22,10 @@ import yaml
 
 from modules.components import kserve, mlflow
 from modules.components.catalog import COMPONENTS
+from modules.components.contents import all_objects, helm_releases
 from modules.components.endpoints import cluster_endpoints
 from modules.components.observability import NODE_METRICS_PORTS, PROMETHEUS_PODS, otel_collector_values
 from modules.components.policies import CLIENT_LABEL, NAME_LABEL
-from modules.components.render import all_objects, helm_releases
 from modules.components.security import DNS_PODS, platform_services, security_objects, team_gpu_ceiling
 from modules.spec.loader import REPO_ROOT
 from modules.spec.namespaces import KUBE_SYSTEM, PLATFORM_NAMESPACES

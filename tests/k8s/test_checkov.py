@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modules.components.render import rendered_files
-from tests.k8s.declared import built_helm, content, rendered_releases
+from modules.k8s.declared import declared
+from modules.k8s.render import rendered_files
+from tests.k8s.declared import built_helm, rendered_releases
 from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
 CHECKOV = Path(os.environ.get("CNAI_CHECKOV", Path.home() / ".cache/cnai/tools/checkov/bin/checkov"))
@@ -79,7 +80,7 @@ CHECKED_API_VERSIONS = (
 
 
 def _write_releases(folder: Path, env: str, defaults: bool) -> None:
-    releases = content(stand_in_spec(env)).releases
+    releases = declared(stand_in_spec(env)).releases
     for name, docs in rendered_releases(built_helm(), releases, defaults).items():
         checked = [d for d in docs if d.get("apiVersion") in CHECKED_API_VERSIONS]
         (folder / f"{env}-{name}.yaml").write_text(yaml.safe_dump_all(checked, sort_keys=False))

@@ -19,7 +19,8 @@ from modules.components.references import (
     unreachable_webhooks,
     unscraped_monitors,
 )
-from tests.k8s.declared import GROUP, RELEASE, Declared, built_helm, content, plain, rendered_releases
+from modules.k8s.declared import GROUP, RELEASE, Declared, declared, plain
+from tests.k8s.declared import built_helm, rendered_releases
 from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 
 # Objects that a controller or a chart's hook Job creates when it runs, so no rendered document does.
@@ -37,7 +38,7 @@ CREATED_AT_RUN_TIME: dict[tuple[str, str, str], str] = {
 
 @cache
 def _declared(env: str) -> Declared:
-    return content(stand_in_spec(env))
+    return declared(stand_in_spec(env))
 
 
 @cache
@@ -62,10 +63,10 @@ def test_every_secret_configmap_and_service_account_a_pod_needs_exists(env: str)
 
 @pytest.mark.parametrize("env", CLUSTER_STAND_INS)
 def test_every_service_address_cnai_writes_exists(env: str):
-    declared = _declared(env)
+    program = _declared(env)
     written = [
-        declared.objects,
-        [r["values"] for r in declared.releases],
+        program.objects,
+        [r["values"] for r in program.releases],
         cluster_endpoints(stand_in_spec(env)).model_dump(),
     ]
     assert missing_addresses(written, cluster_content(env)) == []
@@ -85,12 +86,12 @@ def test_every_webhook_is_reachable_from_the_api_server(env: str):
 def test_no_generated_secret_in_plain_text(env: str):
     """Every key the program generates appears only in Secrets: not in Helm values (kept in the release
     and in Pulumi's state), not in a ConfigMap, an env value or an argument of a rendered object."""
-    declared = _declared(env)
-    generated = set(declared.generated)
+    program = _declared(env)
+    generated = set(program.generated)
     outside_secrets = [d for d in cluster_content(env) if d.get("kind") != "Secret"]
     leaks = {
         (where, value)
-        for where, texts in (("helm values", [r["values"] for r in declared.releases]), ("objects", outside_secrets))
+        for where, texts in (("helm values", [r["values"] for r in program.releases]), ("objects", outside_secrets))
         for text in strings(texts)
         for value in generated
         if value in text

@@ -10,8 +10,8 @@ import pytest
 
 from modules.components.kueue import kueue_objects
 from modules.components.security import security_objects
+from modules.k8s.declared import PASSWORD, SECRET_SIGNATURE, declare, plain
 from modules.versions import chart
-from tests.k8s.declared import PASSWORD, SECRET_SIGNATURE, declare, plain
 from tests.specs import stand_in_spec
 
 

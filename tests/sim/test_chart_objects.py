@@ -12,7 +12,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from modules.cluster import apply as kube
-from modules.components.render import helm_releases
+from modules.components.contents import helm_releases
 from modules.components.security import security_objects
 from modules.sim import build
 from modules.sim.charts import INSTALLED_KINDS, render

@@ -28,10 +28,11 @@ from rich.console import Console
 
 from modules.cluster import apply as kube
 from modules.cluster.lifecycle import Lifecycle, LifecycleError
+from modules.components.contents import all_objects
 from modules.components.jobset import NAMESPACE as JOBSET_NAMESPACE
 from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
 from modules.components.kueue import NAMESPACE as KUEUE_NAMESPACE
-from modules.components.render import all_objects, helm_releases, object_files
+from modules.k8s.render import rendered_files
 from modules.sim.pulumi import SIM_STEPS, SimPulumi, changes_of_last_update, deploy, destroy, pulumi_command
 from modules.sim.servers import SimPaths, SimPorts
 from tests import specs
@@ -209,15 +210,14 @@ def test_the_state_holds_no_plaintext_credential(deployment: Deployment):
 
 
 def test_render_is_what_pulumi_created(deployment: Deployment):
-    """`cnai render` and the program read the same registry: every object it renders (the smoke Jobs
-    are the lifecycle's, applied at its smoke step) is one the engine created, with the same kind,
-    namespace and name; the only others are the credential Secrets render leaves out; and the Helm
-    releases are the same."""
-    spec = deployment.lifecycle.spec
+    """`cnai render` is the program run under mocks: the objects it renders (the smoke Jobs are the
+    lifecycle's, applied at its smoke step) are exactly the ones the engine created, by kind, namespace
+    and name, credential Secrets included, and its Helm releases are the ones installed."""
+    files = {name: list(yaml.safe_load_all(text)) for name, text in rendered_files(deployment.lifecycle.spec).items()}
     rendered = {
         (o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"])
-        for stem, objects in object_files(spec).items()
-        if stem != "smoke-jobs"
+        for name, objects in files.items()
+        if name not in ("helm-releases.yaml", "smoke-jobs.yaml")
         for o in objects
     }
     state = deployment.pulumi_json("stack", "export")["deployment"]["resources"]
@@ -229,10 +229,9 @@ def test_render_is_what_pulumi_created(deployment: Deployment):
         and "id" in r
         and not r["type"].startswith(("kubernetes:helm.sh/", "pulumi:providers:"))
     }
-    assert rendered <= created, sorted(rendered - created)
-    assert {kind for kind, _, _ in created - rendered} == {"Secret"}
+    assert rendered == created, (sorted(rendered - created), sorted(created - rendered))
     releases = {(r["outputs"]["name"], r["outputs"]["namespace"]) for r in state if r["type"] == RELEASE}
-    assert releases == {(r["name"], r["namespace"]) for r in helm_releases(spec)}
+    assert releases == {(r["name"], r["namespace"]) for r in files["helm-releases.yaml"][0]}
 
 
 def test_status_finds_no_drift_from_the_bom(deployment: Deployment):

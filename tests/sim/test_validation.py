@@ -7,7 +7,7 @@ import pytest
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from modules.cluster import apply as kube
-from modules.components.render import all_objects
+from modules.components.contents import all_objects
 from modules.sim.runtime import SimRuntime
 from tests.sim.conftest import built
 

@@ -1,11 +1,12 @@
-"""`cnai render`: every object cnai authors and every Helm release it installs, as reviewable YAML,
-read from the component registry as the Pulumi program reads it."""
+"""What the registry's builders return for one environment: every Helm release the enabled components
+install (with their values) and every object they author, by component. The platform program installs
+exactly these (tests/k8s/test_platform.py); this view needs no Pulumi, for the analyses that read the
+builders alone (the fit of requests to pools, the sim's dry runs and smoke). `cnai render` runs the
+program itself (modules/k8s/render.py)."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import yaml
 
 from modules.components.catalog import COMPONENTS
 from modules.components.security import security_objects
@@ -24,20 +25,11 @@ def helm_releases(spec: Spec) -> list[dict[str, Any]]:
 
 
 def object_files(spec: Spec) -> dict[str, list[dict[str, Any]]]:
-    """File stem -> the objects in it: the security baseline, each component's, the smoke Jobs."""
+    """Component name -> the objects it authors: the security baseline, each component's, the smoke Jobs."""
     files = {"security": security_objects(spec)}
     files |= {c.name: c.objects_for(spec) for c in COMPONENTS}
     files["smoke-jobs"] = smoke_jobs(spec)
     return {stem: objects for stem, objects in files.items() if objects}
-
-
-def rendered_files(spec: Spec) -> dict[str, str]:
-    """File name -> YAML text: one file per component, plus helm-releases.yaml."""
-    files = {
-        f"{stem}.yaml": yaml.safe_dump_all(objects, sort_keys=False) for stem, objects in object_files(spec).items()
-    }
-    files["helm-releases.yaml"] = yaml.safe_dump(helm_releases(spec), sort_keys=False)
-    return files
 
 
 def all_objects(spec: Spec) -> list[dict[str, Any]]:
