@@ -128,16 +128,25 @@ def bench_sim_platform(runtime: Any, console: Console) -> dict[str, float]:
     """The onprem environment's platform deployed on the running sim by the real Pulumi engine, through
     the lifecycle's steps: the first `up`, a second one and what it changed (0 is the goal), and
     `pulumi destroy`."""
-    from modules.sim.pulumi import changes_of_last_update, deploy, deploy_environment, destroy
+    from modules.sim.pulumi import (
+        changes_of_last_update,
+        cluster_object_keys,
+        deploy,
+        deploy_environment,
+        destroy,
+        leftovers,
+    )
 
+    before = cluster_object_keys(runtime.client())
     started = time.monotonic()
     lifecycle = deploy_environment(runtime.paths, SIM_PLATFORM, console)
     figures = {"sim_pulumi_first_up_s": time.monotonic() - started}
-    figures["sim_pulumi_second_up_s"] = timed(lambda: deploy(lifecycle))
+    figures["sim_pulumi_second_up_s"] = timed(lambda: deploy(lifecycle, fresh=True))
     changes = changes_of_last_update(lifecycle)
     figures["sim_pulumi_resources"] = sum(changes.values())
     figures["sim_pulumi_second_up_changes"] = sum(n for op, n in changes.items() if op != "same")
     figures["sim_pulumi_destroy_s"] = timed(lambda: destroy(lifecycle))
+    figures["sim_pulumi_destroy_leftovers"] = len(leftovers(runtime.client(), before))
     return figures
 
 
@@ -243,6 +252,12 @@ TARGETS = {
     "sim_warm_up_s": ("sim warm up to ready API server, nodes and controllers", 30),
     "sim_rss_mb": ("sim control plane RSS (MB)", None),
     "sim_smoke_s": ("cnai smoke sim: dev's and prod's objects, InferenceService, every pool's Jobs", None),
+    "sim_pulumi_first_up_s": (f"cnai up sim --platform {SIM_PLATFORM}: real pulumi up, wait-ready", None),
+    "sim_pulumi_second_up_s": ("a second cnai up of it", None),
+    "sim_pulumi_resources": ("Pulumi resources in its stack", None),
+    "sim_pulumi_second_up_changes": ("resources the second up changed", 0),
+    "sim_pulumi_destroy_s": ("cnai down of it (pulumi destroy)", None),
+    "sim_pulumi_destroy_leftovers": ("objects left after destroy", 0),
     "first_run_warm_cache_s": ("README command 1, fresh HOME, warm package cache", 240),
     "first_run_cold_cache_s": ("README command 1, fresh HOME, cold package cache", None),
 }

@@ -218,23 +218,23 @@ class Lifecycle:
             args += ["--kubeconfig", str(self.paths.kubeconfig), "--wait", "120s"]
         self._run("kind-cluster", args)
 
-    def _platform_env(self) -> dict[str, str]:
+    def platform_env(self) -> dict[str, str]:
         """What the Pulumi program and kubectl see: the cluster's kubeconfig and the cloud outputs."""
         return PULUMI_ENV | {"KUBECONFIG": str(self.paths.kubeconfig), "CNAI_CLOUD_DIR": str(self.paths.cloud)}
 
     def _pulumi_stack(self) -> None:
         args = ["pulumi", "stack", "select", self.spec.name, "--create", "--non-interactive"]
-        self._run("pulumi-stack", args, self.paths.platform, self._platform_env())
+        self._run("pulumi-stack", args, self.paths.platform, self.platform_env())
 
     def _pulumi_up(self) -> None:
         args = ["pulumi", "up", "--stack", self.spec.name, "--yes", "--non-interactive", "--skip-preview"]
-        self._run("pulumi-up", args, self.paths.platform, self._platform_env())
+        self._run("pulumi-up", args, self.paths.platform, self.platform_env())
 
     def _endpoints(self) -> None:
         args = ["pulumi", "stack", "output", "endpoints", "--json", "--stack", self.spec.name]
         try:
             endpoints = Endpoints.model_validate_json(
-                self._run("endpoints", args, self.paths.platform, self._platform_env())
+                self._run("endpoints", args, self.paths.platform, self.platform_env())
             )
         except ValidationError as error:
             raise LifecycleError(
@@ -303,7 +303,7 @@ class Lifecycle:
         if not self.confirm(f"Destroy {spec.name}: {what}?"):
             raise LifecycleError("down", "not confirmed: nothing destroyed")
         destroy = ["pulumi", "destroy", "--stack", spec.name, "--yes", "--non-interactive", "--skip-preview"]
-        self._run("pulumi-destroy", destroy, self.paths.platform, self._platform_env())
+        self._run("pulumi-destroy", destroy, self.paths.platform, self.platform_env())
         if spec.cluster.target in CLOUD_TARGETS:
             if not self.paths.stack_file.is_file():
                 self._synth()
@@ -325,7 +325,7 @@ class Lifecycle:
         state = self.load_state()
         args = ["pulumi", "stack", "output", "bom", "--json", "--stack", self.spec.name]
         proc = (
-            self.shell.run(args, cwd=self.paths.platform, env=self._platform_env())
+            self.shell.run(args, cwd=self.paths.platform, env=self.platform_env())
             if self.shell.which("pulumi")
             else None
         )

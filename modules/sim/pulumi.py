@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from kubernetes.dynamic.exceptions import NotFoundError
 from rich.console import Console
 
+from modules.cluster import apply as kube
 from modules.cluster.lifecycle import Lifecycle, Step
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import Shell
@@ -164,18 +166,19 @@ def deploy_environment(paths: SimPaths, env: str, console: Console) -> SimLifecy
     return lifecycle
 
 
-def deploy(lifecycle: Lifecycle) -> None:
+def deploy(lifecycle: Lifecycle, fresh: bool = False) -> None:
     """`pulumi up` of the platform, its endpoints, and its Deployments Available: the lifecycle's steps,
-    resumed where a previous run stopped."""
+    resumed where a previous run stopped, or every step again when `fresh` (a new `cnai up`)."""
+    if fresh:
+        lifecycle.paths.state.unlink(missing_ok=True)
     lifecycle.up()
 
 
 def pulumi_command(lifecycle: Lifecycle, *args: str) -> subprocess.CompletedProcess[str]:
     """`pulumi ARGS` on the lifecycle's stack, with the environment its steps run with (the provider
     records the kubeconfig's path: another one would be a change)."""
-    kubeconfig = {"KUBECONFIG": str(lifecycle.paths.kubeconfig)}
     command = ["pulumi", *args, "--stack", lifecycle.spec.name, "--non-interactive"]
-    return lifecycle.shell.run(command, cwd=lifecycle.paths.platform, env=kubeconfig)
+    return lifecycle.shell.run(command, cwd=lifecycle.paths.platform, env=lifecycle.platform_env())
 
 
 def destroy(lifecycle: Lifecycle) -> None:
@@ -189,6 +192,44 @@ def changes_of_last_update(lifecycle: Lifecycle) -> dict[str, int]:
     if history.returncode != 0:
         raise CnaiError(f"pulumi stack history failed: {history.stderr.strip()[-500:]}")
     return json.loads(history.stdout)[0]["resourceChanges"]
+
+
+# Bookkeeping kinds the control plane keeps changing by itself.
+UNCOUNTED_KINDS = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
+
+
+def cluster_object_keys(dyn: Any) -> set[str]:
+    """group/kind/namespace/name of every object of every listable kind (bookkeeping kinds left out)."""
+    keys = set()
+    for resource in dyn.resources.search():
+        if resource.kind in UNCOUNTED_KINDS or resource.kind.endswith("List") or "list" not in (resource.verbs or []):
+            continue
+        if getattr(resource, "subresource", None) or "/" in resource.name:
+            continue
+        try:
+            items = resource.get().to_dict()["items"]
+        except Exception:  # a kind the admin may not list (or a group mid-removal)
+            continue
+        keys |= {
+            f"{resource.group}/{resource.kind}/{i['metadata'].get('namespace', '')}/{i['metadata']['name']}"
+            for i in items
+        }
+    return keys
+
+
+def leftovers(dyn: Any, before: set[str], timeout_s: float = 180) -> list[str]:
+    """What `pulumi destroy` left of the platform: objects that were not in the cluster before the first
+    `up`, once every namespace has finished terminating (the goal: none)."""
+    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
+
+    def terminated() -> bool:
+        try:
+            return not [n for n in namespaces.get().to_dict()["items"] if n["status"].get("phase") == "Terminating"]
+        except NotFoundError:
+            return False
+
+    kube.wait_for(terminated, timeout_s, "namespaces deleted")
+    return sorted(cluster_object_keys(dyn) - before)
 
 
 def _write_private(path: Path, text: str) -> None:

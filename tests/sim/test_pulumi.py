@@ -23,7 +23,6 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes.dynamic.exceptions import NotFoundError
 from rich.console import Console
 
 from modules.cluster import apply as kube
@@ -33,7 +32,16 @@ from modules.components.jobset import NAMESPACE as JOBSET_NAMESPACE
 from modules.components.kserve import NAMESPACE as KSERVE_NAMESPACE
 from modules.components.kueue import NAMESPACE as KUEUE_NAMESPACE
 from modules.k8s.render import rendered_files
-from modules.sim.pulumi import SIM_STEPS, SimPulumi, changes_of_last_update, deploy, destroy, pulumi_command
+from modules.sim.pulumi import (
+    SIM_STEPS,
+    SimPulumi,
+    changes_of_last_update,
+    cluster_object_keys,
+    deploy,
+    destroy,
+    leftovers,
+    pulumi_command,
+)
 from modules.sim.servers import SimPaths, SimPorts
 from tests import specs
 from tests.sim.conftest import BuiltSim, require_binaries
@@ -68,9 +76,9 @@ class Deployment:
         self.pulumi.stack_config(STACK, specs.stack_file(document)["config"]["cnai:spec"])
         self.lifecycle.spec = specs.spec(document)
 
-    def deploy(self, document: dict[str, Any]) -> None:
+    def deploy(self, document: dict[str, Any], fresh: bool = False) -> None:
         self.configure(document)
-        deploy(self.lifecycle)
+        deploy(self.lifecycle, fresh)
 
     def fail_then_resume(self) -> None:
         self.configure(self.document)
@@ -94,26 +102,6 @@ class Deployment:
         return json.loads(done.stdout)
 
 
-def cluster_keys(dyn: Any) -> set[str]:
-    """kind/namespace/name of every object of every listable kind (bookkeeping kinds left out)."""
-    skipped = {"Event", "Lease", "EndpointSlice", "Endpoints", "ComponentStatus"}
-    keys = set()
-    for resource in dyn.resources.search():
-        if resource.kind in skipped or resource.kind.endswith("List") or "list" not in (resource.verbs or []):
-            continue
-        if getattr(resource, "subresource", None) or "/" in resource.name:
-            continue
-        try:
-            items = resource.get().to_dict()["items"]
-        except Exception:  # a kind the admin may not list (or a group mid-removal)
-            continue
-        keys |= {
-            f"{resource.group}/{resource.kind}/{i['metadata'].get('namespace', '')}/{i['metadata']['name']}"
-            for i in items
-        }
-    return keys
-
-
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     require_binaries()
@@ -129,7 +117,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             pulumi.prepare()
             document = platform_document()
             lifecycle = pulumi.lifecycle(specs.spec(document), home / "cnai", Console(stderr=True))
-            deployment = Deployment(sim, pulumi, lifecycle, document, cluster_keys(sim.client()))
+            deployment = Deployment(sim, pulumi, lifecycle, document, cluster_object_keys(sim.client()))
             deployment.fail_then_resume()
             yield deployment
     finally:
@@ -162,8 +150,7 @@ def test_up_installs_every_component_and_kwok_runs_their_pods(deployment: Deploy
 
 
 def test_a_second_up_changes_nothing(deployment: Deployment):
-    deployment.lifecycle.paths.state.unlink()  # a fresh `cnai up`, not a resume that skips what was done
-    deployment.deploy(deployment.document)
+    deployment.deploy(deployment.document, fresh=True)  # a new `cnai up`, not a resume skipping what was done
     changes = changes_of_last_update(deployment.lifecycle)
     assert set(changes) == {"same"}, changes
 
@@ -258,17 +245,8 @@ def test_destroy_leaves_nothing_cnai_made(deployment: Deployment):
     them, so server-side apply adopted them) and what lived in them."""
     dyn = deployment.sim.client()
     destroy(deployment.lifecycle)
-    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
-
-    def terminated() -> bool:
-        try:
-            return not [n for n in namespaces.get().to_dict()["items"] if n["status"].get("phase") == "Terminating"]
-        except NotFoundError:
-            return False
-
-    kube.wait_for(terminated, 180, "namespaces deleted")
-    after = cluster_keys(dyn)
-    assert sorted(after - deployment.before) == []
+    assert leftovers(dyn, deployment.before) == []
+    after = cluster_object_keys(dyn)
     adopted = {KUEUE_NAMESPACE, KSERVE_NAMESPACE, JOBSET_NAMESPACE}
     taken = [key.split("/") for key in deployment.before - after]
     assert {namespace or name for _, kind, namespace, name in taken if kind == "Namespace" or namespace} <= adopted
