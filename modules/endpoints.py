@@ -53,6 +53,12 @@ class Inference(Contract):
     model_store_uri: str | None = Field(
         None, description="cluster only: where the smoke model is published for the platform's InferenceService"
     )
+    openai_url: str | None = Field(
+        None, description="OpenAI API base URL (.../v1) serving generative models published under models/llm/"
+    )
+    llm_store_uri: str | None = Field(
+        None, description="where the smoke suite publishes its generative model (a Hugging Face folder)"
+    )
 
 
 class ScrapeTarget(Contract):

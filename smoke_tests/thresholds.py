@@ -114,3 +114,18 @@ def rag_verdict(recall_at_5: float) -> Verdict:
     status: Status = "pass" if recall_at_5 >= RAG_RECALL_AT_5_FLOOR else "fail"
     relation = ">=" if status == "pass" else "<"
     return Verdict(status, None, expected, f"recall@5 {recall_at_5:.3f} {relation} floor {RAG_RECALL_AT_5_FLOOR}")
+
+
+# --- generation (the llm job) ------------------------------------------------------------------
+# The smoke chat model, trained 200 steps on smoke_tests/data/llm_chat.json, answers all 16 questions
+# exactly when served greedily (as measured on CPU, locally). The floor allows four misses (another
+# device's numerics can flip a near-tie late in an answer) and still catches a server that mangles the
+# chat template, the tokenizer or the stop token: each of those gets almost every answer wrong.
+LLM_ANSWER_ACCURACY_FLOOR = 0.75
+
+
+def llm_verdict(accuracy: float) -> Verdict:
+    expected = {"answer_accuracy_at_least": LLM_ANSWER_ACCURACY_FLOOR}
+    status: Status = "pass" if accuracy >= LLM_ANSWER_ACCURACY_FLOOR else "fail"
+    relation = ">=" if status == "pass" else "<"
+    return Verdict(status, None, expected, f"answers {accuracy:.3f} {relation} floor {LLM_ANSWER_ACCURACY_FLOOR}")

@@ -124,6 +124,7 @@ def test_render_writes_one_file_per_component(tmp_path):
         "kserve",
         "milvus",
         "cloudnative-pg",
+        "keda",
     }
     # As the program declares each Release: a pinned version, from a repository or an OCI chart URL.
     assert all(

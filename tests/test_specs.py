@@ -29,10 +29,8 @@ SHIPPED_ENVIRONMENT_TESTS: dict[str, str] = {
     "tests/nodes/test_site.py": "runs `cnai nodes apply onprem`, the shipped command, on the shipped onprem's hosts",
     "tests/local/test_stack.py": "the goldens of what the shipped local environment renders",
     "tests/test_project.py": "its subject: a fork's project folder, made by copying the shipped stacks as a fork does",
-    "tests/components/test_golden.py": (
-        "the goldens of what the shipped cluster environments render, and every shipped blueprint under each "
-        "one's overrides rendering valid objects"
-    ),
+    "tests/components/test_golden.py": "every shipped blueprint under each shipped cluster environment's overrides",
+    "tests/k8s/test_render.py": "the goldens of what `cnai render` writes for the shipped cluster environments",
     "tests/cloud/test_golden.py": "the goldens of the shipped dev's and prod's synthesized cloud stacks and node pools",
     "tests/test_layers.py": "the cloud extra alone synthesizes the shipped dev and prod, as a user's `cnai up` would",
 }

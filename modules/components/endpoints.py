@@ -7,7 +7,14 @@ this document as the stack output `endpoints`, which `cnai smoke ENV` hands to t
 from __future__ import annotations
 
 from modules.components.catalog import component
-from modules.components.kserve import SMOKE_MODEL, smoke_inference_service, smoke_model_uri
+from modules.components.kserve import (
+    SMOKE_LLM,
+    SMOKE_MODEL,
+    smoke_inference_service,
+    smoke_llm_service,
+    smoke_llm_uri,
+    smoke_model_uri,
+)
 from modules.components.object_storage import CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.observability import OTLP_PORTS
 from modules.endpoints import (
@@ -43,12 +50,16 @@ def _object_store(spec: Spec) -> ObjectStore | None:
 
 
 def _inference(spec: Spec) -> Inference | None:
-    """The smoke model's predictor service (KServe Standard mode: <isvc>-predictor in the team namespace)."""
+    """The smoke models' predictor services (KServe Standard mode: <isvc>-predictor in the team
+    namespace): the MLflow model's over OIP v2, the chat model's over the OpenAI API."""
     if not smoke_inference_service(spec):
         return None
+    namespace, serves_llm = spec.teams[0].namespace_name, bool(smoke_llm_service(spec))
     return Inference(
-        url=f"http://{SMOKE_MODEL}-predictor.{spec.teams[0].namespace_name}.svc:80",
+        url=f"http://{SMOKE_MODEL}-predictor.{namespace}.svc:80",
         model_store_uri=smoke_model_uri(spec),
+        openai_url=f"http://{SMOKE_LLM}-predictor.{namespace}.svc:80/v1" if serves_llm else None,
+        llm_store_uri=smoke_llm_uri(spec) if serves_llm else None,
     )
 
 

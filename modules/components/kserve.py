@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from modules.components.identities import Workload, buckets_of, cloud_store, service_account_annotations
+from modules.components.keda import autoscales_llms
 from modules.components.object_storage import COMPONENT as STORAGE
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import annotate, k8s_object, non_root_container_security
+from modules.components.observability import COMPONENT as OBSERVABILITY
 from modules.components.policies import GATEWAY_ACCESS_LABEL, in_namespace, matching, network_policy, tcp
 from modules.components.registry import Component, Release, Service
 from modules.spec import GpuPool, Spec, Team
@@ -253,6 +255,16 @@ def smoke_model_uri(spec: Spec) -> str:
     return f"{scheme}://{spec.bucket('models')}/smoke/{SMOKE_MODEL}"
 
 
+SMOKE_LLM = "cnai-smoke-chat"
+LLM_PREFIX = "llm"  # generative models: Hugging Face folders under <models bucket>/llm/<name>/
+
+
+def smoke_llm_uri(spec: Spec) -> str:
+    """Where the smoke suite publishes the small chat model it trains, and the LLM servers read it."""
+    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
+    return f"{scheme}://{spec.bucket('models')}/{LLM_PREFIX}/{SMOKE_LLM}"
+
+
 def smoke_inference_service(spec: Spec) -> list[dict[str, Any]]:
     """The InferenceService the smoke suite's pipeline check infers against, owned by the platform:
     MLServer on CPU in the first team's namespace, with that team's model identity."""
@@ -261,6 +273,44 @@ def smoke_inference_service(spec: Spec) -> list[dict[str, Any]]:
     if not (kserve.enabled and servable and spec.teams):
         return []
     return [inference_service(spec, spec.teams[0], SMOKE_MODEL, "mlflow", smoke_model_uri(spec), replicas=1)]
+
+
+def llm_pool(spec: Spec, team: Team) -> GpuPool | None:
+    """The GPU pool a team's LLM predictor runs on: the first its GPU quotas name."""
+    names = [q.pool for q in team.gpu_quotas]
+    return next((p for p in spec.gpu_pools if p.name in names), None)
+
+
+def keda_autoscaling(spec: Spec, isvc: dict[str, Any]) -> dict[str, Any]:
+    """An LLM predictor scaled on vLLM's queue: KEDA adds a replica per `llm_waiting_target` requests
+    waiting (read from Prometheus, which scrapes every predictor through its runtime's PodMonitor).
+    KServe's webhook refuses `scaleMetric` beside KEDA, so its HPA settings go."""
+    predictor = isvc["spec"]["predictor"]
+    name, namespace = isvc["metadata"]["name"], isvc["metadata"]["namespace"]
+    query = f'sum(vllm:num_requests_waiting{{namespace="{namespace}", pod=~"{name}-predictor-.*"}})'
+    # KServe passes `value` to KEDA as the Prometheus trigger's threshold, which KEDA compares per
+    # replica (its default metric type, AverageValue); KServe's webhook refuses any other target field.
+    target = {"type": "Value", "value": str(spec.components.kserve.llm_waiting_target)}
+    metric = {"backend": "prometheus", "serverAddress": OBSERVABILITY.url("prometheus"), "query": query}
+    for knob in ("scaleMetric", "scaleTarget"):
+        predictor.pop(knob)
+    predictor["autoScaling"] = {"metrics": [{"type": "External", "external": {"metric": metric, "target": target}}]}
+    isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] = "keda"
+    return isvc
+
+
+def smoke_llm_service(spec: Spec) -> list[dict[str, Any]]:
+    """The InferenceService the smoke suite's LLM check talks to through the OpenAI API: vLLM on the
+    first team's GPU pool, serving the chat model the suite publishes (smoke_llm_uri), scaled by KEDA."""
+    kserve, storage = spec.components.kserve, spec.components.object_storage
+    team = spec.teams[0] if spec.teams else None
+    pool = llm_pool(spec, team) if team else None
+    servable = "vllm" in kserve.runtimes and storage.enabled and "models" in storage.buckets
+    if not (kserve.enabled and servable and team and pool):
+        return []
+    replicas = min(kserve.max_replicas, pool.max_gpu_slots)
+    isvc = inference_service(spec, team, SMOKE_LLM, "huggingface", smoke_llm_uri(spec), pool, replicas)
+    return [keda_autoscaling(spec, isvc) if autoscales_llms(spec) else isvc]
 
 
 def kserve_values(spec: Spec) -> dict[str, Any]:
@@ -315,6 +365,7 @@ def kserve_objects(spec: Spec) -> list[dict[str, Any]]:
         *(model_service_account(spec, t) for t in spec.teams),
         *(monitor for t in spec.teams for monitor in predictor_monitors(spec, t)),
         *smoke_inference_service(spec),
+        *smoke_llm_service(spec),
     ]
 
 
@@ -365,11 +416,11 @@ COMPONENT = Component(
     ),
     policies=gateway_to_predictors,
     wait_ready=True,
-    after=("cert_manager",),  # its webhooks' certificates
+    after=("cert_manager", "keda"),  # its webhooks' certificates; KEDA's ScaledObject kind (LLM predictors)
     platform_client=True,
     api_client="KServe's controller and Envoy Gateway's",
     api_callbacks=(9443,),  # KServe's webhooks; Envoy Gateway's topology injector
     workloads=model_workloads,
-    local_servers=("mlserver",),
+    local_servers=("mlserver", "llm"),
     pulumi_type="KServe",
 )

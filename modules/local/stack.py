@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modules.components.catalog import component
+from modules.components.kserve import smoke_llm_uri
 from modules.endpoints import (
     COMPONENTS,
     ComponentState,
@@ -12,6 +13,7 @@ from modules.endpoints import (
     ObjectStore,
     ScrapeTarget,
 )
+from modules.local.llm import LLM_SERVER, MODELS_BUCKET, llm_server, openai_url
 from modules.local.milvus import milvus_server
 from modules.local.mlflow import mlflow_server
 from modules.local.mlserver import mlserver_server
@@ -33,6 +35,14 @@ def component_states(spec: Spec) -> dict[str, ComponentState]:
     return states
 
 
+def serves_llms(spec: Spec, enabled: set[str]) -> bool:
+    """Generative models are served from the object store's models bucket, where the vLLM runtime is on."""
+    storage = spec.components.object_storage
+    return (
+        "vllm" in spec.components.kserve.runtimes and "object_storage" in enabled and MODELS_BUCKET in storage.buckets
+    )
+
+
 def local_servers(
     spec: Spec,
     paths: LocalPaths,
@@ -49,6 +59,8 @@ def local_servers(
         servers.append(mlflow_server(spec, paths, credentials, database_url))
     if "kserve" in enabled:
         servers.append(mlserver_server(spec, paths))
+        if serves_llms(spec, enabled):
+            servers.append(llm_server(spec, paths, credentials))
     if "vector_db" in enabled:
         servers.append(milvus_server(spec, paths))
     if "observability" in enabled:
@@ -58,6 +70,7 @@ def local_servers(
 
 def local_endpoints(spec: Spec, paths: LocalPaths, servers: list[Server]) -> Endpoints:
     ports, running = spec.local.ports, {s.component for s in servers}
+    serving_llms = any(s.name == LLM_SERVER for s in servers)
     mlflow_url = http(ports.mlflow) if "mlflow" in running else None
     return Endpoints(
         environment=spec.name,
@@ -76,6 +89,8 @@ def local_endpoints(spec: Spec, paths: LocalPaths, servers: list[Server]) -> End
             grpc=f"{LOOPBACK}:{ports.model_server_grpc}",
             metrics_url=http(ports.model_server_metrics, "/metrics"),
             model_repository=str(paths.model_repository),
+            openai_url=openai_url(spec) if serving_llms else None,
+            llm_store_uri=smoke_llm_uri(spec) if serving_llms else None,
         )
         if "kserve" in running
         else None,

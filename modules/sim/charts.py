@@ -56,6 +56,7 @@ CRD_CHARTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cert-manager": ("", cert_manager.VALUES),
     "gpu-operator": ("", {}),  # ClusterPolicy, NVIDIADriver, NodeFeatureDiscovery's
     "karpenter-crd": ("", {}),  # NodePool, EC2NodeClass (EKS GPU pools)
+    "keda": ("", {}),  # ScaledObject (what KServe makes of an LLM predictor's autoScaling)
 }
 
 

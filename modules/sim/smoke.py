@@ -24,7 +24,8 @@ from modules.cluster.apply import condition, is_true
 from modules.cluster.smoke import JobOutcome, check_outcome, collect, run_jobs, write_report
 from modules.components.contents import object_files
 from modules.components.endpoints import cluster_endpoints
-from modules.components.kserve import SMOKE_MODEL, smoke_inference_service
+from modules.components.keda import autoscales_llms
+from modules.components.kserve import SMOKE_LLM, SMOKE_MODEL, smoke_inference_service, smoke_llm_service
 from modules.components.kueue import API as KUEUE_API
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import k8s_object
@@ -71,16 +72,28 @@ def stand_in_secrets(spec: Spec) -> list[dict[str, Any]]:
     ]
 
 
-def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcome | None:
-    """The platform's smoke InferenceService, turned by the real KServe controller into a Deployment
-    running cnai's MLServer runtime image and a Service, whose pod is admitted (KServe's pod webhook,
-    Pod Security of the team's namespace) and placed: the Deployment becomes Available (kwok plays
-    the kubelet)."""
-    if not smoke_inference_service(spec):
-        return None
+def serving_checks(dyn: DynamicClient, spec: Spec, timeout: float) -> list[CheckOutcome]:
+    """The platform's smoke InferenceServices as the real KServe controller makes them: the MLflow
+    model's on cnai's MLServer runtime, and the chat model's on its vLLM runtime, scaled by a KEDA
+    ScaledObject on vLLM's queue where the platform autoscales LLMs."""
+    checks = []
+    if smoke_inference_service(spec):
+        checks.append(predictor_check(dyn, spec, SMOKE_MODEL, "mlserver", "test_platform_inference_service", timeout))
+    if llm := smoke_llm_service(spec):
+        checks.append(predictor_check(dyn, spec, SMOKE_LLM, "vllm", "test_platform_llm_service", timeout))
+        if autoscales_llms(spec):
+            checks.append(scaled_object_check(dyn, llm[0], timeout))
+    return checks
+
+
+def predictor_check(
+    dyn: DynamicClient, spec: Spec, isvc: str, runtime: str, check: str, timeout: float
+) -> CheckOutcome:
+    """An InferenceService turned into a Deployment running its runtime's image and a Service, whose
+    pod is admitted (KServe's pod webhook, Pod Security of the team's namespace) and placed: the
+    Deployment becomes Available (kwok plays the kubelet)."""
     namespace = spec.teams[0].namespace_name
-    name = f"{SMOKE_MODEL}-predictor"
-    check = "test_platform_inference_service"
+    name = f"{isvc}-predictor"
     started = time.monotonic()
     deployments = dyn.resources.get(api_version="apps/v1", kind="Deployment")
     last: dict[str, Any] = {}
@@ -101,7 +114,42 @@ def serving_check(dyn: DynamicClient, spec: Spec, timeout: float) -> CheckOutcom
     message = (
         f"Deployment {namespace}/{name} (Available) and its Service created by KServe; containers: {', '.join(images)}"
     )
-    return check_outcome(SERVING_CHECKS, check, image("mlserver") in images, message, time.monotonic() - started)
+    return check_outcome(SERVING_CHECKS, check, image(runtime) in images, message, time.monotonic() - started)
+
+
+def scaled_object_check(dyn: DynamicClient, isvc: dict[str, Any], timeout: float) -> CheckOutcome:
+    """KServe's controller made the LLM predictor's KEDA ScaledObject: it targets the predictor's
+    Deployment, within the InferenceService's replica bounds, on the Prometheus query cnai declared."""
+    check, started = "test_llm_predictor_scales_on_its_queue", time.monotonic()
+    namespace, predictor = isvc["metadata"]["namespace"], isvc["spec"]["predictor"]
+    metric = predictor["autoScaling"]["metrics"][0]["external"]["metric"]
+    scaled_objects = dyn.resources.get(api_version="keda.sh/v1alpha1", kind="ScaledObject")
+    found: list[dict[str, Any]] = []
+
+    def made() -> bool:
+        nonlocal found
+        found = [
+            o
+            for o in scaled_objects.get(namespace=namespace).to_dict()["items"]
+            if o["spec"]["scaleTargetRef"]["name"] == f"{isvc['metadata']['name']}-predictor"
+        ]
+        return bool(found)
+
+    try:
+        kube.wait_for(made, timeout, f"a ScaledObject in {namespace} for the LLM predictor")
+    except TimeoutError as exc:
+        return check_outcome(SERVING_CHECKS, check, False, str(exc), time.monotonic() - started)
+    spec = found[0]["spec"]
+    trigger = spec["triggers"][0]
+    bounds = (spec.get("minReplicaCount"), spec.get("maxReplicaCount"))
+    ok = (
+        trigger["type"] == "prometheus"
+        and trigger["metadata"].get("query") == metric["query"]
+        and trigger["metadata"].get("serverAddress") == metric["serverAddress"]
+        and bounds == (predictor["minReplicas"], predictor["maxReplicas"])
+    )
+    message = f"ScaledObject {namespace}/{found[0]['metadata']['name']}: {trigger['type']} trigger, replicas {bounds}"
+    return check_outcome(SERVING_CHECKS, check, ok, message, time.monotonic() - started)
 
 
 def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: float = JOB_TIMEOUT) -> EnvironmentRun:
@@ -109,11 +157,11 @@ def run_environment(dyn: DynamicClient, spec: Spec, console: Console, timeout: f
     applied = kube.apply_all(dyn, objects, retries_for_webhooks=30)
     manifests = smoke_manifests(spec, cluster_endpoints(spec).model_dump_json())
     try:
-        serving = serving_check(dyn, spec, KSERVE_TIMEOUT)
+        serving = serving_checks(dyn, spec, KSERVE_TIMEOUT)
         outcomes = run_jobs(dyn, spec, manifests, console, timeout, fixed_nodes=True)  # no autoscaler
     finally:
         delete(dyn, [o for o in [*objects, *manifests] if o["kind"] != "Namespace"])
-    checks = [c for c in [serving] if c is not None]
+    checks = serving
     return EnvironmentRun(spec.name, len(applied), outcomes, checks)
 
 

@@ -232,6 +232,12 @@ class KServe(Component):
     max_replicas: int = Field(3, ge=1, le=1000)
     scale_metric: Literal["cpu", "memory", "concurrency", "rps"] = "cpu"
     scale_target: int = Field(70, ge=1, le=10000)
+    llm_waiting_target: int = Field(
+        4,
+        ge=1,
+        le=1000,
+        description="LLM predictors (vLLM) scale on requests waiting, per replica, through KEDA and Prometheus",
+    )
 
 
 class Mlflow(Component):
@@ -295,6 +301,7 @@ class LocalPorts(StrictModel):
     model_server: Port = 8085
     model_server_grpc: Port = 8086
     model_server_metrics: Port = 8087
+    llm_server: Port = 8088
     vector_db: Port = 19530
     prometheus: Port = 9090
 

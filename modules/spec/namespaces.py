@@ -18,6 +18,7 @@ PLATFORM_NAMESPACES: dict[str, str] = {
     "vector_db": "cnai-milvus",
     "object_storage": "cnai-storage",
     "karpenter": "karpenter",
+    "keda": "keda",
 }
 
 # Namespaces every Kubernetes cluster has; `kube-` is reserved for the system as a whole.

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import torch
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -69,6 +70,19 @@ def time_it(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
     for _ in range(repeats):
         fn()
     return (time.perf_counter() - begin) / repeats
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, interpolated between the two nearest samples (never beyond the largest)."""
+    if not values:
+        raise ValueError("no samples")
+    return float(np.percentile(values, q))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    began = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - began
 
 
 def parser(description: str) -> argparse.ArgumentParser:

@@ -17,7 +17,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -32,7 +31,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
-from smoke_tests.jobs.common import ObjectStoreError, add_s3_arguments, device_info, parser, run_job, s3_client
+from smoke_tests.jobs.common import (
+    ObjectStoreError,
+    add_s3_arguments,
+    device_info,
+    parser,
+    percentile,
+    run_job,
+    s3_client,
+    timed,
+)
 from smoke_tests.result import JobResult
 from smoke_tests.thresholds import rag_verdict
 
@@ -128,19 +136,6 @@ def recall_at_k(ranked: list[list[str]], answers: list[str], k: int) -> float:
     if not answers or len(ranked) != len(answers):
         raise ValueError(f"{len(ranked)} rankings for {len(answers)} questions")
     return sum(answer in ids[:k] for ids, answer in zip(ranked, answers, strict=True)) / len(answers)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile, interpolated between the two nearest samples (never beyond the largest)."""
-    if not values:
-        raise ValueError("no samples")
-    return float(np.percentile(values, q))
-
-
-def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
-    began = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - began
 
 
 @contextlib.contextmanager

@@ -71,7 +71,7 @@ def test_standin_eks_up_runs_cloud_then_platform_then_smoke_in_order(standins):
         "pulumi stack output endpoints --json --stack dev",
         *(
             f"kubectl --kubeconfig {kc} wait --for=condition=Available deployment --all -n {ns} --timeout=600s"
-            for ns in ("kueue-system", "cert-manager", "kserve", "cnai-mlflow", "cnai-observability")
+            for ns in ("kueue-system", "cert-manager", "keda", "kserve", "cnai-mlflow", "cnai-observability")
         ),
     ]
     (smoke,) = life.smoke_runs

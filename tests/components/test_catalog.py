@@ -61,6 +61,13 @@ def test_render_lists_what_the_registry_declares():
 
 def test_wait_ready_and_workloads_come_from_the_declarations():
     dev = stand_in_spec("dev")
-    assert ready_namespaces(dev) == ["kueue-system", "cert-manager", "kserve", "cnai-mlflow", "cnai-observability"]
+    assert ready_namespaces(dev) == [
+        "kueue-system",
+        "cert-manager",
+        "keda",
+        "kserve",
+        "cnai-mlflow",
+        "cnai-observability",
+    ]
     assert [w.name for w in workloads(dev)][:1] == ["models-research"]
     assert workloads(stand_in_spec("kind")) == []  # the in-cluster store hands out keys, not identities

@@ -11,11 +11,14 @@ from modules.components.kserve import (
     gateway_objects,
     inference_service,
     kserve_objects,
+    smoke_llm_service,
+    smoke_llm_uri,
 )
 from modules.components.object_storage import runs_in_cluster
 from modules.components.policies import GATEWAY_ACCESS_LABEL, NAME_LABEL
 from modules.components.security import security_objects
 from modules.spec.namespaces import PLATFORM_NAMESPACES
+from tests import specs
 from tests.components.test_security import selects
 from tests.components.validation import validation_errors
 from tests.specs import CLUSTER_STAND_INS, stand_in_spec
@@ -185,3 +188,35 @@ def test_every_runtime_s_predictors_are_scraped_in_every_team_namespace():
         runtime = monitor["metadata"]["name"].removeprefix("predictors-")
         assert monitor["spec"]["selector"]["matchLabels"].items() <= runtimes[f"cnai-{runtime}"].items()
         assert validation_errors(monitor) == []
+
+
+def test_the_smoke_llm_runs_on_the_first_teams_pool_scaled_by_keda_on_vllms_queue():
+    spec = stand_in_spec("prod")
+    (isvc,) = smoke_llm_service(spec)
+    predictor = isvc["spec"]["predictor"]
+    team = spec.teams[0]
+    assert isvc["metadata"]["namespace"] == team.namespace_name
+    assert predictor["nodeSelector"] == spec.pool(team.gpu_quotas[0].pool).node_labels
+    assert predictor["model"]["runtime"] == "cnai-vllm" and predictor["model"]["storageUri"] == smoke_llm_uri(spec)
+    assert isvc["metadata"]["annotations"]["serving.kserve.io/autoscalerClass"] == "keda"
+    (metric,) = predictor["autoScaling"]["metrics"]
+    query = metric["external"]["metric"]["query"]
+    assert "vllm:num_requests_waiting" in query and f'namespace="{team.namespace_name}"' in query
+    assert metric["external"]["target"] == {"type": "Value", "value": "4"}  # KEDA's threshold, per replica
+    assert "scaleMetric" not in predictor  # KServe's webhook refuses it beside KEDA (the sim found it)
+    assert validation_errors(isvc) == []
+
+
+def test_without_prometheus_the_llm_scales_on_kserves_hpa_metric():
+    document = specs.prod_like()
+    document["components"]["observability"] = {"enabled": False}
+    (isvc,) = smoke_llm_service(specs.spec(document))
+    assert "autoScaling" not in isvc["spec"]["predictor"] and isvc["spec"]["predictor"]["scaleMetric"] == "cpu"
+    assert "serving.kserve.io/autoscalerClass" not in isvc["metadata"]["annotations"]
+
+
+def test_no_llm_service_without_a_gpu_pool_the_vllm_runtime_or_a_models_bucket():
+    assert smoke_llm_service(stand_in_spec("kind")) == []  # its one pool has no team quota
+    without_vllm = specs.prod_like()
+    without_vllm["components"]["kserve"]["runtimes"] = ["mlserver"]
+    assert smoke_llm_service(specs.spec(without_vllm)) == []

@@ -27,6 +27,7 @@ from tests.specs import CLUSTER_STAND_INS, stand_in_spec
 CREATED_AT_RUN_TIME: dict[tuple[str, str, str], str] = {
     ("Secret", "cnai-observability", "kube-prometheus-stack-admission"): "the chart's admission-create hook Job",
     ("Secret", "kserve", "envoy-gateway"): "Envoy Gateway's certgen hook Job",
+    ("Secret", "keda", "kedaorg-certs"): "KEDA's operator, which makes and rotates its own certificates",
     ("ServiceMonitor", "cnai-observability", "kube-prometheus-stack-apiserver"): (
         "scrapes Service default/kubernetes, which the API server keeps"
     ),

@@ -35,6 +35,7 @@ def test_releases_use_the_pinned_charts(prod):
         "kserve-envoy-gateway",
         "kserve-crds",
         "kserve-controller",
+        "keda-chart",
     }
     for name, key in (("gpu-operator-chart", "gpu-operator"), ("kueue-chart", "kueue")):
         assert releases[name].inputs["version"] == chart(key)["version"]
@@ -60,6 +61,7 @@ def test_components_and_child_names(prod):
         "jobset": "cnai:k8s:JobSet",
         "cert-manager": "cnai:k8s:CertManager",
         "kserve": "cnai:k8s:KServe",
+        "keda": "cnai:k8s:Keda",
         "milvus": "cnai:k8s:Milvus",
         "mlflow": "cnai:k8s:Mlflow",
     }

@@ -207,7 +207,7 @@ def test_up_when_already_up_is_a_no_op(runtime, written):
     assert {s.name: s.pid for s in runtime.status()} == pids
 
 
-@pytest.mark.parametrize("name", ["object_storage", "mlflow", "model_server", "vector_db", "prometheus"])
+@pytest.mark.parametrize("name", ["object_storage", "mlflow", "model_server", "llm_server", "vector_db", "prometheus"])
 def test_kill_9_restarts_and_loses_nothing(runtime, s3, written, name):
     old_pid = next(s.pid for s in runtime.status() if s.name == name)
     os.kill(old_pid, signal.SIGKILL)

@@ -30,7 +30,14 @@ def servers(local_spec):
 
 
 def test_every_enabled_data_plane_component_runs(servers):
-    assert [s.name for s in servers] == ["object_storage", "mlflow", "model_server", "vector_db", "prometheus"]
+    assert [s.name for s in servers] == [
+        "object_storage",
+        "mlflow",
+        "model_server",
+        "llm_server",
+        "vector_db",
+        "prometheus",
+    ]
 
 
 def test_cluster_only_components_are_listed_not_run(local_spec):
@@ -114,9 +121,13 @@ def test_golden_local_configs():
 
 
 def test_no_secret_in_supervisord_conf(servers):
-    """supervisord.conf names files; the S3 secret reaches MLflow only through a 0600 credentials file."""
+    """supervisord.conf names files; the S3 secret reaches MLflow and the LLM server only through 0600 files."""
     conf = supervisord_conf(servers, PATHS, LAUNCHER)
     assert CREDS.secret_key not in conf and "umask = 077" in conf
     secret_files = [c for s in servers for c in s.files if CREDS.secret_key in c.content]
-    assert {Path(c.path).name for c in secret_files} == {"seaweedfs-s3.json", "mlflow-aws-credentials"}
+    assert {Path(c.path).name for c in secret_files} == {
+        "seaweedfs-s3.json",
+        "mlflow-aws-credentials",
+        "llm-aws-credentials",
+    }
     assert {c.mode for s in servers for c in s.files} == {0o600}

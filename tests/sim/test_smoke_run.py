@@ -86,8 +86,24 @@ def test_the_platforms_inference_service_becomes_a_deployment_with_cnais_runtime
     sim: SimRuntime, report: dict[str, Any]
 ):
     serving = _checks(report, "test_serving::")
-    assert set(serving) == {f"test_serving::test_platform_inference_service[{s.name}]" for s in sim.specs}
-    for check in serving.values():
+    mlp = {f"test_serving::test_platform_inference_service[{s.name}]" for s in sim.specs}
+    assert mlp <= set(serving)
+    for name in mlp:
+        check = serving[name]
         assert check["outcome"] == "passed", check
         assert "(Available)" in check["message"] and "created by KServe" in check["message"]
         assert "mlserver" in check["message"]
+
+
+def test_the_llm_service_runs_vllm_on_its_pool_and_kserve_makes_its_keda_scaler(
+    sim: SimRuntime, report: dict[str, Any]
+):
+    """The emulated environments serve an LLM on a GPU pool and run Prometheus: the real KServe
+    controller turns the smoke LLM into a vLLM Deployment placed on the pool's node and, from its
+    autoscalerClass, a KEDA ScaledObject carrying cnai's Prometheus trigger (KEDA's CRD is the chart's)."""
+    serving = _checks(report, "test_serving::")
+    for spec in sim.specs:
+        llm = serving[f"test_serving::test_platform_llm_service[{spec.name}]"]
+        assert llm["outcome"] == "passed" and "vllm" in llm["message"], llm
+        scaler = serving[f"test_serving::test_llm_predictor_scales_on_its_queue[{spec.name}]"]
+        assert scaler["outcome"] == "passed" and "prometheus trigger" in scaler["message"], scaler

@@ -1,0 +1,287 @@
+"""An OpenAI-compatible server for generative models the platform publishes to its object store: the
+local counterpart of the cluster's vLLM runtime (modules/components/kserve.py), so the smoke suite's
+LLM check runs the same client code against both.
+
+Run with the llm_server virtualenv's Python: `python llm_server.py --port P --s3-url URL --bucket B
+--prefix llm --cache DIR`. A model is a Hugging Face folder (config, safetensors weights, tokenizer with
+a chat template) under `s3://B/llm/<name>/`, exactly what a KServe InferenceService's storageUri names; the
+server fetches it on the first request that names it, and again when the published copy changes.
+
+API (the subset of OpenAI's that vLLM serves and the smoke suite uses): GET /v1/models, POST
+/v1/chat/completions (`stream` as server-sent events, `max_tokens`, `temperature`), GET /health,
+GET /metrics (Prometheus: requests running and waiting, time to first token, tokens generated).
+Errors come in OpenAI's shape ({"error": {"message", "type", "code"}}) with 400/404/503.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import torch
+import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
+
+MAX_TOKENS_LIMIT = 512
+# Generation is CPU-bound in this process: more at once only slows each. The rest wait (and are counted).
+CONCURRENCY = 2
+
+RUNNING = Gauge("cnai_llm_requests_running", "requests generating now")
+WAITING = Gauge("cnai_llm_requests_waiting", "requests waiting for a generation slot")
+TTFT = Histogram(
+    "cnai_llm_time_to_first_token_seconds",
+    "from request to the first generated token",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TOKENS = Counter("cnai_llm_generation_tokens_total", "tokens generated")
+REQUESTS = Counter("cnai_llm_requests_total", "chat completion requests, by outcome", ["outcome"])
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, code: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.code, self.kind = status, message, code, kind
+
+
+@dataclass
+class Loaded:
+    model: Any
+    tokenizer: Any
+    version: str  # the published config's ETag: a new publication is loaded again
+
+
+class Models:
+    """Models fetched from the object store into a cache folder, loaded once each."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str, cache: Path) -> None:
+        self.s3, self.bucket, self.prefix, self.cache = s3, bucket, prefix, cache
+        self.loaded: dict[str, Loaded] = {}
+        self.lock = threading.Lock()
+
+    def published(self) -> list[str]:
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=f"{self.prefix}/", Delimiter="/"
+        )
+        return sorted(p["Prefix"].split("/")[1] for page in pages for p in page.get("CommonPrefixes", []))
+
+    def get(self, name: str) -> Loaded:
+        with self.lock:
+            try:
+                head = self.s3.head_object(Bucket=self.bucket, Key=f"{self.prefix}/{name}/config.json")
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                    raise ApiError(404, f"The model `{name}` does not exist.", "model_not_found") from exc
+                raise
+            current = self.loaded.get(name)
+            if current is None or current.version != head["ETag"]:
+                self.loaded[name] = self._load(name, head["ETag"])
+            return self.loaded[name]
+
+    def _load(self, name: str, version: str) -> Loaded:
+        folder = self.cache / name
+        folder.mkdir(parents=True, exist_ok=True)
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/{name}/")
+        for item in (i for page in pages for i in page.get("Contents", [])):
+            relative = item["Key"].removeprefix(f"{self.prefix}/{name}/")
+            if relative and "/" not in relative:  # a flat Hugging Face folder
+                self.s3.download_file(self.bucket, item["Key"], str(folder / relative))
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        if tokenizer.chat_template is None:
+            raise ApiError(400, f"The model `{name}` has no chat template.", "no_chat_template")
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
+        return Loaded(model, tokenizer, version)
+
+
+@dataclass(frozen=True)
+class Chat:
+    model: str
+    messages: list[dict[str, str]]
+    max_tokens: int
+    temperature: float
+    stream: bool
+
+
+def parse_chat(body: Any) -> Chat:
+    if not isinstance(body, dict):
+        raise ApiError(400, "The body must be a JSON object.", "invalid_body")
+    model, messages = body.get("model"), body.get("messages")
+    if not isinstance(model, str) or not model:
+        raise ApiError(400, "`model` is required: a model name from GET /v1/models.", "invalid_model")
+    valid = isinstance(messages, list) and messages
+    if not valid or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
+        raise ApiError(400, "`messages` must be a non-empty list of {role, content} objects.", "invalid_messages")
+    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 64
+    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
+        raise ApiError(400, f"`max_tokens` must be an integer from 1 to {MAX_TOKENS_LIMIT}.", "invalid_max_tokens")
+    temperature = body.get("temperature", 1.0)
+    if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
+        raise ApiError(400, "`temperature` must be a number from 0 to 2.", "invalid_temperature")
+    return Chat(model, messages, max_tokens, float(temperature), bool(body.get("stream", False)))
+
+
+def generate(loaded: Loaded, chat: Chat) -> Iterator[str]:
+    """The reply's text pieces as the model makes them (greedy at temperature 0)."""
+    tokenizer = loaded.tokenizer
+    inputs = tokenizer.apply_chat_template(
+        chat.messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    sampling = {"do_sample": True, "temperature": chat.temperature} if chat.temperature > 0 else {"do_sample": False}
+    settings = dict(
+        **inputs,
+        max_new_tokens=chat.max_tokens,
+        streamer=streamer,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **sampling,
+    )
+
+    def run() -> None:
+        with torch.inference_mode():
+            loaded.model.generate(**settings)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    yield from (piece for piece in streamer if piece)
+    worker.join()
+
+
+def app(models: Models) -> FastAPI:
+    api = FastAPI(title="cnai local LLM server")
+    slots = asyncio.Semaphore(CONCURRENCY)
+
+    @api.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        REQUESTS.labels("error").inc()
+        error = {"message": exc.message, "type": exc.kind, "code": exc.code, "param": None}
+        return JSONResponse({"error": error}, status_code=exc.status)
+
+    @api.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/metrics")
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @api.get("/v1/models")
+    async def list_models() -> dict[str, Any]:
+        names = await asyncio.to_thread(reachable, models.published)
+        return {"object": "list", "data": [{"id": n, "object": "model", "owned_by": "cnai"} for n in names]}
+
+    @api.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, f"The body is not JSON: {exc}", "invalid_json") from exc
+        chat = parse_chat(body)
+        loaded = await asyncio.to_thread(reachable, lambda: models.get(chat.model))
+        started, reply_id, created = time.perf_counter(), f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        WAITING.inc()
+        await slots.acquire()
+        WAITING.dec()
+        pieces = aiter_pieces(loaded, chat, started)
+        if chat.stream:
+            return StreamingResponse(sse(pieces, chat.model, reply_id, created, slots), media_type="text/event-stream")
+        try:
+            text = "".join([piece async for piece in pieces])
+        finally:
+            slots.release()
+        REQUESTS.labels("ok").inc()
+        prompt_tokens = len(loaded.tokenizer.apply_chat_template(chat.messages, add_generation_prompt=True))
+        completion_tokens = len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return {
+            "id": reply_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": chat.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    return api
+
+
+def reachable(call: Any) -> Any:
+    """A call to the object store, its failure as a 503 naming the store (not a traceback)."""
+    try:
+        return call()
+    except (BotoCoreError, ClientError) as exc:
+        raise ApiError(
+            503, f"The object store did not answer: {exc}", "object_store_unavailable", "server_error"
+        ) from exc
+
+
+async def aiter_pieces(loaded: Loaded, chat: Chat, started: float) -> AsyncIterator[str]:
+    """The generation thread's pieces, awaited one by one without blocking the event loop."""
+    RUNNING.inc()
+    pieces = generate(loaded, chat)
+    first = True
+    try:
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            if first:
+                TTFT.observe(time.perf_counter() - started)
+                first = False
+            TOKENS.inc(len(loaded.tokenizer(piece, add_special_tokens=False)["input_ids"]))
+            yield piece
+    finally:
+        RUNNING.dec()
+
+
+async def sse(
+    pieces: AsyncIterator[str], model: str, reply_id: str, created: int, slots: asyncio.Semaphore
+) -> AsyncIterator[str]:
+    """OpenAI's streaming shape: a role chunk, a chunk per piece, a finish chunk, then [DONE]."""
+
+    def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        return f"data: {json.dumps(body | {'choices': [choice]})}\n\n"
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        async for piece in pieces:
+            yield chunk({"content": piece})
+        yield chunk({}, "stop")
+        yield "data: [DONE]\n\n"
+        REQUESTS.labels("ok").inc()
+    finally:
+        slots.release()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--s3-url", required=True)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--prefix", required=True, help="models are folders under s3://BUCKET/PREFIX/<name>/")
+    parser.add_argument("--cache", type=Path, required=True)
+    args = parser.parse_args()
+    torch.set_num_threads(1)  # one core per generation; CONCURRENCY of them at once
+    s3 = boto3.client("s3", endpoint_url=args.s3_url)
+    uvicorn.run(
+        app(Models(s3, args.bucket, args.prefix, args.cache)), host=args.host, port=args.port, log_level="warning"
+    )
+
+
+if __name__ == "__main__":
+    main()
