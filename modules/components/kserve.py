@@ -248,11 +248,21 @@ def inference_service(
 SMOKE_MODEL = "cnai-smoke-mlp"
 
 
+def models_uri(spec: Spec, path: str) -> str:
+    """A location in the platform's models bucket, as an InferenceService's storageUri names it."""
+    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
+    return f"{scheme}://{spec.bucket('models')}/{path}"
+
+
+def has_models_bucket(spec: Spec) -> bool:
+    storage = spec.components.object_storage
+    return storage.enabled and "models" in storage.buckets
+
+
 def smoke_model_uri(spec: Spec) -> str:
     """Where the smoke suite publishes the model it trained (the registered version's MLflow model
     folder), and the smoke InferenceService serves from."""
-    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
-    return f"{scheme}://{spec.bucket('models')}/smoke/{SMOKE_MODEL}"
+    return models_uri(spec, f"smoke/{SMOKE_MODEL}")
 
 
 SMOKE_LLM = "cnai-smoke-chat"
@@ -261,16 +271,14 @@ LLM_PREFIX = "llm"  # generative models: Hugging Face folders under <models buck
 
 def smoke_llm_uri(spec: Spec) -> str:
     """Where the smoke suite publishes the small chat model it trains, and the LLM servers read it."""
-    scheme = "gs" if spec.components.object_storage.provider == "gcs" else "s3"
-    return f"{scheme}://{spec.bucket('models')}/{LLM_PREFIX}/{SMOKE_LLM}"
+    return models_uri(spec, f"{LLM_PREFIX}/{SMOKE_LLM}")
 
 
 def smoke_inference_service(spec: Spec) -> list[dict[str, Any]]:
     """The InferenceService the smoke suite's pipeline check infers against, owned by the platform:
     MLServer on CPU in the first team's namespace, with that team's model identity."""
-    kserve, storage = spec.components.kserve, spec.components.object_storage
-    servable = "mlserver" in kserve.runtimes and storage.enabled and "models" in storage.buckets
-    if not (kserve.enabled and servable and spec.teams):
+    kserve = spec.components.kserve
+    if not (kserve.enabled and "mlserver" in kserve.runtimes and has_models_bucket(spec) and spec.teams):
         return []
     return [inference_service(spec, spec.teams[0], SMOKE_MODEL, "mlflow", smoke_model_uri(spec), replicas=1)]
 
@@ -302,11 +310,10 @@ def keda_autoscaling(spec: Spec, isvc: dict[str, Any]) -> dict[str, Any]:
 def smoke_llm_service(spec: Spec) -> list[dict[str, Any]]:
     """The InferenceService the smoke suite's LLM check talks to through the OpenAI API: vLLM on the
     first team's GPU pool, serving the chat model the suite publishes (smoke_llm_uri), scaled by KEDA."""
-    kserve, storage = spec.components.kserve, spec.components.object_storage
+    kserve = spec.components.kserve
     team = spec.teams[0] if spec.teams else None
     pool = llm_pool(spec, team) if team else None
-    servable = "vllm" in kserve.runtimes and storage.enabled and "models" in storage.buckets
-    if not (kserve.enabled and servable and team and pool):
+    if not (kserve.enabled and "vllm" in kserve.runtimes and has_models_bucket(spec) and team and pool):
         return []
     replicas = min(kserve.max_replicas, pool.max_gpu_slots)
     isvc = inference_service(spec, team, SMOKE_LLM, "huggingface", smoke_llm_uri(spec), pool, replicas)
