@@ -60,7 +60,7 @@ class ApiError(Exception):
 class Loaded:
     model: Any
     tokenizer: Any
-    version: str  # the published config's ETag: a new publication is loaded again
+    version: str  # when and what the published config is: a new publication is loaded again
 
 
 class Models:
@@ -85,9 +85,11 @@ class Models:
                 if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                     raise ApiError(404, f"The model `{name}` does not exist.", "model_not_found") from exc
                 raise
+            # Publishers write config.json last; a retrained model may keep the same config (same ETag).
+            version = f"{head['ETag']}@{head['LastModified'].isoformat()}"
             current = self.loaded.get(name)
-            if current is None or current.version != head["ETag"]:
-                self.loaded[name] = self._load(name, head["ETag"])
+            if current is None or current.version != version:
+                self.loaded[name] = self._load(name, version)
             return self.loaded[name]
 
     def _load(self, name: str, version: str) -> Loaded:
@@ -123,8 +125,8 @@ def parse_chat(body: Any) -> Chat:
     valid = isinstance(messages, list) and messages
     if not valid or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
         raise ApiError(400, "`messages` must be a non-empty list of {role, content} objects.", "invalid_messages")
-    max_tokens = body.get("max_tokens") or body.get("max_completion_tokens") or 64
-    if not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
+    max_tokens = next((body[k] for k in ("max_tokens", "max_completion_tokens") if body.get(k) is not None), 64)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
         raise ApiError(400, f"`max_tokens` must be an integer from 1 to {MAX_TOKENS_LIMIT}.", "invalid_max_tokens")
     temperature = body.get("temperature", 1.0)
     if not isinstance(temperature, int | float) or not 0 <= temperature <= 2:
