@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from modules.components.gpu_operator import deployed as gpu_operator_deployed
+from modules.components.milvus import COMPONENT as VECTOR_DB
 from modules.components.object_storage import COMPONENT as STORAGE
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import hardened_container_security, hardened_pod_security, k8s_object
@@ -150,6 +151,19 @@ def checkpoint_store(spec: Spec) -> list[str]:
     return ["--s3-url", STORAGE.url("object-store"), "--bucket", spec.bucket("models")]
 
 
+def rag_args(spec: Spec) -> list[str] | None:
+    """The rag job's arguments on a cluster: the platform's Milvus, and the in-cluster store's datasets
+    bucket, which a team may write with its own keys (elsewhere the passages come from the corpus file:
+    a team's cloud identity only reads). None without a vector database."""
+    if not spec.components.vector_db.enabled:
+        return None
+    args = ["--vector-db-uri", VECTOR_DB.url("milvus")]
+    storage = spec.components.object_storage
+    if runs_in_cluster(spec) and "datasets" in storage.buckets:
+        args += ["--s3-url", STORAGE.url("object-store"), "--bucket", spec.bucket("datasets")]
+    return args
+
+
 def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
     """The pytest suite as a Job in a team namespace (it reaches the platform as a team does), with the
     endpoints document from a ConfigMap; the report is the last line of its log."""
@@ -176,8 +190,10 @@ def smoke_manifests(spec: Spec, endpoints_json: str) -> list[dict[str, Any]]:
 
 
 def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
-    """The GPU jobs for every pool, queued through the first team with quota on it."""
+    """The GPU jobs for every pool, queued through the first team with quota on it; the RAG flow once,
+    on the first such pool (its embeddings are the GPU work)."""
     jobs = []
+    rag = rag_args(spec)
     for pool in spec.gpu_pools:
         team = next((t for t in spec.teams if any(q.pool == pool.name for q in t.gpu_quotas)), None)
         if team is None:
@@ -187,6 +203,9 @@ def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
         if pool.sharing.mode == "none":
             # Ratios to a whole GPU's peak mean nothing on a MIG slice or a time-share.
             stages += [("gemm", []), ("membw", []), ("allreduce", []), ("ddp", checkpoint_store(spec))]
+        if rag is not None:
+            stages.append(("rag", rag))
+            rag = None
         for job, args in stages:
             manifest = smoke_job(spec, team, job, args, pool)
             manifest["metadata"]["name"] = f"cnai-smoke-{pool.name}-{job}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modules.components.smoke_jobs import smoke_job, smoke_jobs
+from tests import specs
 from tests.components.validation import validation_errors
 from tests.specs import stand_in_spec
 
@@ -75,3 +76,23 @@ def test_the_ddp_job_checkpoints_to_the_in_cluster_store_with_its_teams_keys():
     assert {"name": volume["name"], "mountPath": "/etc/cnai/s3", "readOnly": True} in container["volumeMounts"]
     cloud = [j for j in smoke_jobs(stand_in_spec("prod")) if j["metadata"]["name"].endswith("-ddp")]
     assert cloud and all("--s3-url" not in j["spec"]["template"]["spec"]["containers"][0]["command"] for j in cloud)
+
+
+def test_rag_runs_once_as_a_job_on_the_first_queued_gpu_pool():
+    onprem = stand_in_spec("onprem")
+    rag = [j for j in smoke_jobs(onprem) if j["metadata"]["name"].endswith("-rag")]
+    assert [j["metadata"]["name"] for j in rag] == [f"cnai-smoke-{onprem.gpu_pools[0].name}-rag"]
+    pod = rag[0]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["command"]
+    assert args[:3] == ["python", "-m", "smoke_tests.jobs.rag"] and "--vector-db-uri" in args
+    # The in-cluster store's datasets bucket, written with the team's keys from a file.
+    assert args[args.index("--bucket") + 1] == "datasets"
+    assert pod["containers"][0]["env"][0]["name"] == "AWS_SHARED_CREDENTIALS_FILE"
+    cloud = [j for j in smoke_jobs(stand_in_spec("prod")) if j["metadata"]["name"].endswith("-rag")]
+    assert "--s3-url" not in cloud[0]["spec"]["template"]["spec"]["containers"][0]["command"]  # reads only
+
+
+def test_no_rag_job_without_a_vector_database():
+    document = specs.onprem_like()
+    document["components"]["vector_db"] = {"enabled": False}
+    assert not [j for j in smoke_jobs(specs.spec(document)) if j["metadata"]["name"].endswith("-rag")]

@@ -109,7 +109,14 @@ def wait_restarted(runtime, name: str, old_pid: int) -> None:
 
 def test_up_starts_every_server_healthy(runtime):
     statuses = runtime.status()
-    assert {s.name for s in statuses} == {"object_storage", "mlflow", "model_server", "llm_server", "vector_db", "prometheus"}
+    assert {s.name for s in statuses} == {
+        "object_storage",
+        "mlflow",
+        "model_server",
+        "llm_server",
+        "vector_db",
+        "prometheus",
+    }
     assert all(s.state == "RUNNING" and s.healthy for s in statuses), statuses
 
 

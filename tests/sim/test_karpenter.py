@@ -16,6 +16,7 @@ import pytest
 from modules.cluster import apply as kube
 from modules.cluster.apply import is_true
 from modules.components.karpenter import NODE_POOL_API
+from modules.components.kserve import SMOKE_LLM
 from modules.components.smoke_jobs import smoke_jobs
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import SimPaths, SimPorts
@@ -53,7 +54,13 @@ def test_an_admitted_gpu_job_gets_its_pools_node_from_zero_and_the_empty_node_go
     pool_nodes = {"label_selector": f"{POOL_LABEL}={pool.name}"}
     assert items(dyn, "v1", "Node", **pool_nodes) == []  # scaled to zero: no node until work needs one
 
-    platform = [o for o in platform_objects(spec) if o["apiVersion"].split("/")[0] not in KARPENTER_GROUPS]
+    # Without the smoke LLM's predictor: a second GPU consumer, which Karpenter would rightly give a node
+    # of its own (this test follows one Job's node from zero and back).
+    platform = [
+        o
+        for o in platform_objects(spec)
+        if o["apiVersion"].split("/")[0] not in KARPENTER_GROUPS and o["metadata"]["name"] != SMOKE_LLM
+    ]
     kube.apply_all(dyn, [*platform, *stand_in_secrets(spec)], retries_for_webhooks=30)
     job = next(j for j in smoke_jobs(spec) if j["spec"]["template"]["spec"].get("tolerations"))
     submitted = time.monotonic()
