@@ -193,16 +193,10 @@ def app(models: Models) -> FastAPI:
         chat = parse_chat(body)
         loaded = await asyncio.to_thread(reachable, lambda: models.get(chat.model))
         started, reply_id, created = time.perf_counter(), f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        WAITING.inc()
-        await slots.acquire()
-        WAITING.dec()
-        pieces = aiter_pieces(loaded, chat, started)
+        pieces = aiter_pieces(loaded, chat, started, slots)
         if chat.stream:
-            return StreamingResponse(sse(pieces, chat.model, reply_id, created, slots), media_type="text/event-stream")
-        try:
-            text = "".join([piece async for piece in pieces])
-        finally:
-            slots.release()
+            return StreamingResponse(sse(pieces, chat.model, reply_id, created), media_type="text/event-stream")
+        text = "".join([piece async for piece in pieces])
         REQUESTS.labels("ok").inc()
         prompt_tokens = len(loaded.tokenizer.apply_chat_template(chat.messages, add_generation_prompt=True))
         completion_tokens = len(loaded.tokenizer(text, add_special_tokens=False)["input_ids"])
@@ -232,8 +226,15 @@ def reachable(call: Any) -> Any:
         ) from exc
 
 
-async def aiter_pieces(loaded: Loaded, chat: Chat, started: float) -> AsyncIterator[str]:
-    """The generation thread's pieces, awaited one by one without blocking the event loop."""
+async def aiter_pieces(loaded: Loaded, chat: Chat, started: float, slots: asyncio.Semaphore) -> AsyncIterator[str]:
+    """The generation thread's pieces, awaited one by one without blocking the event loop, once a
+    generation slot is free. The slot is taken here, when the pieces are first asked for: a streamed
+    reply whose client left before it began never holds one."""
+    WAITING.inc()
+    try:
+        await slots.acquire()
+    finally:
+        WAITING.dec()
     RUNNING.inc()
     pieces = generate(loaded, chat)
     first = True
@@ -246,11 +247,10 @@ async def aiter_pieces(loaded: Loaded, chat: Chat, started: float) -> AsyncItera
             yield piece
     finally:
         RUNNING.dec()
+        slots.release()
 
 
-async def sse(
-    pieces: AsyncIterator[str], model: str, reply_id: str, created: int, slots: asyncio.Semaphore
-) -> AsyncIterator[str]:
+async def sse(pieces: AsyncIterator[str], model: str, reply_id: str, created: int) -> AsyncIterator[str]:
     """OpenAI's streaming shape: a role chunk, a chunk per piece, a finish chunk, then [DONE]."""
 
     def chunk(delta: dict[str, str], finish: str | None = None) -> str:
@@ -258,15 +258,12 @@ async def sse(
         body = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
         return f"data: {json.dumps(body | {'choices': [choice]})}\n\n"
 
-    try:
-        yield chunk({"role": "assistant", "content": ""})
-        async for piece in pieces:
-            yield chunk({"content": piece})
-        yield chunk({}, "stop")
-        yield "data: [DONE]\n\n"
-        REQUESTS.labels("ok").inc()
-    finally:
-        slots.release()
+    yield chunk({"role": "assistant", "content": ""})
+    async for piece in pieces:
+        yield chunk({"content": piece})
+    yield chunk({}, "stop")
+    yield "data: [DONE]\n\n"
+    REQUESTS.labels("ok").inc()
 
 
 def main() -> None:
