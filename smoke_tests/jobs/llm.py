@@ -125,7 +125,7 @@ def train(facts: list[Fact], steps: int, seed: int) -> tuple[Any, Any, float]:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return model.eval(), tokenizer, float(loss)
+    return model.eval(), tokenizer, loss.item()
 
 
 # --- the object store ---------------------------------------------------------------------------
