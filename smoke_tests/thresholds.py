@@ -109,11 +109,16 @@ def allreduce_busbw(bytes_per_rank: int, seconds: float, ranks: int) -> float:
 RAG_RECALL_AT_5_FLOOR = 0.80
 
 
-def rag_verdict(recall_at_5: float) -> Verdict:
-    expected = {"recall_at_5_at_least": RAG_RECALL_AT_5_FLOOR}
-    status: Status = "pass" if recall_at_5 >= RAG_RECALL_AT_5_FLOOR else "fail"
+def at_least(figure: str, label: str, value: float, floor: float) -> Verdict:
+    """Pass at or above a floor (no peak to be a ratio of): `figure` names it in `expected`, `label` in
+    the reason."""
+    status: Status = "pass" if value >= floor else "fail"
     relation = ">=" if status == "pass" else "<"
-    return Verdict(status, None, expected, f"recall@5 {recall_at_5:.3f} {relation} floor {RAG_RECALL_AT_5_FLOOR}")
+    return Verdict(status, None, {f"{figure}_at_least": floor}, f"{label} {value:.3f} {relation} floor {floor}")
+
+
+def rag_verdict(recall_at_5: float) -> Verdict:
+    return at_least("recall_at_5", "recall@5", recall_at_5, RAG_RECALL_AT_5_FLOOR)
 
 
 # --- generation (the llm job) ------------------------------------------------------------------
@@ -125,7 +130,4 @@ LLM_ANSWER_ACCURACY_FLOOR = 0.75
 
 
 def llm_verdict(accuracy: float) -> Verdict:
-    expected = {"answer_accuracy_at_least": LLM_ANSWER_ACCURACY_FLOOR}
-    status: Status = "pass" if accuracy >= LLM_ANSWER_ACCURACY_FLOOR else "fail"
-    relation = ">=" if status == "pass" else "<"
-    return Verdict(status, None, expected, f"answers {accuracy:.3f} {relation} floor {LLM_ANSWER_ACCURACY_FLOOR}")
+    return at_least("answer_accuracy", "answers", accuracy, LLM_ANSWER_ACCURACY_FLOOR)

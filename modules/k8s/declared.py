@@ -162,9 +162,20 @@ def declare(spec: Spec) -> tuple[Recorder, dict]:
     return recorder, outputs
 
 
-def plain(value: Any) -> Any:
-    """An input with Pulumi's secret wrappers taken off (the value the provider would receive)."""
-    return _unwrapped(value, lambda secret: plain(secret["value"]))
+def plain(value: Any, text: Callable[[str], str] = str) -> Any:
+    """An input with Pulumi's secret wrappers taken off (the value the provider would receive), and whole
+    numbers as integers (inputs cross to the engine as protobuf Structs, whose only number is a double:
+    a replica count of 1 arrives as 1.0, and the provider sends Kubernetes the integer); every string
+    through `text`."""
+    if isinstance(value, dict):
+        if SECRET_SIGNATURE in value:
+            return plain(value["value"], text)
+        return {k: plain(v, text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v, text) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return text(value) if isinstance(value, str) else value
 
 
 MASK = "[secret: set at deploy]"
@@ -178,30 +189,7 @@ def masked(value: Any, stand_ins: list[str]) -> Any:
     def hide(text: str) -> str:
         return reduce(lambda masked_text, stand_in: masked_text.replace(stand_in, MASK), stand_ins, text)
 
-    return _strings(plain(value), hide)
-
-
-def _strings(value: Any, change: Callable[[str], str]) -> Any:
-    if isinstance(value, dict):
-        return {k: _strings(v, change) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_strings(v, change) for v in value]
-    return change(value) if isinstance(value, str) else value
-
-
-def _unwrapped(value: Any, secret: Callable[[dict], Any]) -> Any:
-    """The engine's view of an input: secrets through `secret`, and whole numbers as integers (inputs
-    cross to the engine as protobuf Structs, whose only number is a double: a replica count of 1
-    arrives as 1.0, and the provider sends Kubernetes the integer)."""
-    if isinstance(value, dict):
-        if SECRET_SIGNATURE in value:
-            return secret(value)
-        return {k: _unwrapped(v, secret) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unwrapped(v, secret) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+    return plain(value, hide)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import EndpointConnectionError
 from pymilvus.exceptions import MilvusException
 
-from modules.endpoints import Endpoints
+from modules.endpoints import Endpoints, ObjectStore
 from smoke_tests.result import JobResult, parse_results
 
 ENDPOINTS_ENV = "CNAI_ENDPOINTS"
@@ -81,6 +81,20 @@ class JobRunner:
 def jobs(request: pytest.FixtureRequest) -> JobRunner:
     path = request.config.getoption("--results") or os.environ.get(RESULTS_ENV)
     return JobRunner(Path(path) if path else None)
+
+
+def passed(result: JobResult) -> None:
+    """A failed job fails the check with the job's own one-line message: never a traceback."""
+    if result.status == "fail":
+        pytest.fail(f"{result.name}: {result.message}", pytrace=False)
+
+
+def store_args(store: ObjectStore, bucket: str | None = None) -> list[str]:
+    """The object store flags of a job (smoke_tests/jobs/common.add_s3_arguments), from the endpoints."""
+    args = ["--s3-url", store.s3_url, "--s3-region", store.region, *(["--bucket", bucket] if bucket else [])]
+    if store.credentials.file:  # else the pod's AWS_* variables, which boto3 reads itself
+        args += ["--s3-credentials-file", store.credentials.file]
+    return args
 
 
 def assert_passed(result: JobResult) -> None:

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from modules.endpoints import Endpoints
-from smoke_tests.checks.conftest import JobRunner, assert_passed
+from smoke_tests.checks.conftest import JobRunner, assert_passed, store_args
 from smoke_tests.jobs.ddp import MODELS_BUCKET
 
 QUICK = () if torch.cuda.is_available() else ("--quick",)
@@ -49,10 +49,7 @@ def ddp_args(endpoints: Endpoints) -> list[str]:
     if endpoints.components.get("object_storage") != "enabled" or store is None or not store.buckets:
         return []
     bucket = MODELS_BUCKET if MODELS_BUCKET in store.buckets else store.buckets[0]
-    args = ["--s3-url", store.s3_url, "--s3-region", store.region, "--bucket", bucket]
-    if store.credentials.file:  # else the pod's AWS_* variables, which boto3 reads itself
-        args += ["--s3-credentials-file", store.credentials.file]
-    return args
+    return store_args(store, bucket)
 
 
 def test_ddp(jobs: JobRunner, endpoints: Endpoints):

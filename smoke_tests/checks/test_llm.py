@@ -8,28 +8,19 @@ import httpx
 import pytest
 
 from modules.endpoints import Endpoints
-from smoke_tests.checks.conftest import JobRunner, reaching, require, s3_client
-from smoke_tests.result import JobResult
+from smoke_tests.checks.conftest import JobRunner, passed, reaching, require, s3_client, store_args
 
 # A cluster's predictor starts (image pull, storage initializer) once the model is published.
 CLUSTER_READY_TIMEOUT = 600
 
 
 def job_args(endpoints: Endpoints) -> list[str]:
-    inference, store = endpoints.inference, endpoints.object_store
+    inference = endpoints.inference
     args = ["--openai-url", inference.openai_url, "--store-uri", inference.llm_store_uri]
-    args += ["--s3-url", store.s3_url, "--s3-region", store.region]
-    if store.credentials.file:  # else the pod's AWS_* variables, which boto3 reads itself
-        args += ["--s3-credentials-file", store.credentials.file]
+    args += store_args(endpoints.object_store)
     if inference.model_repository is None:
         args += ["--ready-timeout", str(CLUSTER_READY_TIMEOUT)]
     return args
-
-
-def passed(result: JobResult) -> None:
-    """A failed job fails the check with the job's own one-line message: never a traceback."""
-    if result.status == "fail":
-        pytest.fail(f"llm: {result.message}", pytrace=False)
 
 
 def test_chat_model_answers_and_streams_under_load(jobs: JobRunner, endpoints: Endpoints):

@@ -3,12 +3,10 @@ database; recall@5 above its floor (smoke_tests/thresholds.py), embed docs/s and
 
 from __future__ import annotations
 
-import pytest
 from pymilvus import MilvusClient
 
 from modules.endpoints import Endpoints
-from smoke_tests.checks.conftest import JobRunner, reaching, require, s3_client
-from smoke_tests.result import JobResult
+from smoke_tests.checks.conftest import JobRunner, passed, reaching, require, s3_client, store_args
 
 DATASETS_BUCKET = "datasets"
 
@@ -28,18 +26,7 @@ def reach_both(endpoints: Endpoints) -> None:
 
 
 def job_args(endpoints: Endpoints) -> list[str]:
-    store = endpoints.object_store
-    args = ["--vector-db-uri", endpoints.vector_db_uri, "--s3-url", store.s3_url, "--s3-region", store.region]
-    args += ["--bucket", corpus_bucket(endpoints)]
-    if store.credentials.file:  # else the pod's AWS_* variables, which boto3 reads itself
-        args += ["--s3-credentials-file", store.credentials.file]
-    return args
-
-
-def passed(result: JobResult) -> None:
-    """A failed job fails the check with the job's own one-line message: never a traceback."""
-    if result.status == "fail":
-        pytest.fail(f"rag: {result.message}", pytrace=False)
+    return ["--vector-db-uri", endpoints.vector_db_uri, *store_args(endpoints.object_store, corpus_bucket(endpoints))]
 
 
 def test_rag_recall_on_labelled_corpus(jobs: JobRunner, endpoints: Endpoints):

@@ -140,12 +140,19 @@ def emit(result: JobResult) -> int:
     return 1 if result.status == "fail" else 0
 
 
+class JobFailure(Exception):
+    """A failure a job reports as its message, in one line (bad input, a missing package, a server that
+    does not answer): run_job makes it the result's message as it is."""
+
+
 def run_job(name: str, body: Callable[[torch.device], JobResult]) -> int:
-    """Run a job body; an unexpected error still yields a result line (status fail)."""
+    """Run a job body; its own failure, or an unexpected error, still yields a result line (status fail)."""
     device = pick_device()
     began = time.perf_counter()
     try:
         result = body(device)
+    except JobFailure as exc:
+        result = JobResult(name, "fail", device_info(device), message=str(exc))
     except Exception as exc:  # a crashed job must still report, in one parseable line
         result = JobResult(name, "fail", device_info(device), message=f"{type(exc).__name__}: {exc}")
     result.timings.setdefault("total_s", round(time.perf_counter() - began, 3))

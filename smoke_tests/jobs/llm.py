@@ -26,6 +26,7 @@ import torch
 from botocore.exceptions import BotoCoreError, ClientError
 
 from smoke_tests.jobs.common import (
+    JobFailure,
     ObjectStoreError,
     device_info,
     parser,
@@ -49,8 +50,8 @@ CHAT_TEMPLATE = (
 MODEL_SHAPE = {"n_embd": 96, "n_layer": 2, "n_head": 4, "n_positions": 128}
 
 
-class LlmError(Exception):
-    """A failure the job reports as its message, in one line."""
+class LlmError(JobFailure):
+    """The llm job's failures: bad input, a store or an endpoint that does not answer."""
 
 
 @dataclass(frozen=True)
@@ -216,13 +217,6 @@ def load(client: Any, model: str, facts: list[Fact], args: argparse.Namespace) -
 
 
 # --- the job ------------------------------------------------------------------------------------
-def llm(device: torch.device, args: argparse.Namespace) -> JobResult:
-    try:
-        return serve_and_measure(device, args)
-    except LlmError as exc:
-        return JobResult("llm", "fail", device_info(device), message=str(exc))
-
-
 def serve_and_measure(device: torch.device, args: argparse.Namespace) -> JobResult:
     from openai import OpenAIError
 
@@ -283,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60, help="seconds for each API call")
     p.add_argument("--ready-timeout", type=float, default=60, help="seconds for the model to be listed")
     args = p.parse_args(argv)
-    return run_job("llm", lambda d: llm(d, args))
+    return run_job("llm", lambda d: serve_and_measure(d, args))
 
 
 if __name__ == "__main__":

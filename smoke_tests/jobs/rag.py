@@ -32,6 +32,7 @@ from pymilvus import DataType, MilvusClient
 from pymilvus.exceptions import MilvusException
 
 from smoke_tests.jobs.common import (
+    JobFailure,
     ObjectStoreError,
     add_s3_arguments,
     device_info,
@@ -57,8 +58,8 @@ EF = 64  # well above K: on ~50 vectors the graph search is then exhaustive in e
 PASSAGE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a passage id is part of its object key
 
 
-class RagError(Exception):
-    """A failure the job reports as its message, in one line: bad input, a missing package, a server."""
+class RagError(JobFailure):
+    """The rag job's failures: bad input, a missing package, a server."""
 
 
 # --- the corpus ---------------------------------------------------------------------------------
@@ -314,13 +315,6 @@ def quietly(action: str, fn: Callable[[], Any]) -> None:
 
 
 # --- the job ------------------------------------------------------------------------------------
-def rag(device: torch.device, args: argparse.Namespace) -> JobResult:
-    try:
-        return retrieve(device, args)
-    except RagError as exc:
-        return JobResult("rag", "fail", device_info(device), message=str(exc))
-
-
 def retrieve(device: torch.device, args: argparse.Namespace) -> JobResult:
     """Input first, then the servers, then the model: bad input and an unreachable server fail in
     seconds, before the model's import (the slowest step on a CPU) is paid for."""
@@ -389,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--timeout", type=float, default=30, help="seconds for each vector database call")
     args = p.parse_args(argv)
-    return run_job("rag", lambda d: rag(d, args))
+    return run_job("rag", lambda d: retrieve(d, args))
 
 
 if __name__ == "__main__":

