@@ -97,7 +97,7 @@ def bench_sim(console: Console) -> dict[str, float]:
     """The sim control plane (when `cnai setup sim` has built it), on ports of its own: a first up over
     fresh state, a warm up after down (the issue's goal: <= 30 s), the RSS of every process, the
     cluster smoke run over the emulated environments, and down."""
-    from modules.sim import build
+    from modules import gobuild as build
     from modules.sim.runtime import SimRuntime
     from modules.sim.servers import SimPaths, SimPorts
     from modules.sim.smoke import run_smoke

@@ -191,7 +191,8 @@ def charts_pull(
 ) -> None:
     """Fetch the BOM's charts at their pinned versions into the charts folder (needs the helm that
     `cnai setup sim` builds, and the charts' repositories)."""
-    from modules.sim import build, charts
+    from modules import gobuild as build
+    from modules.sim import charts
     from modules.versions import bom
 
     build.ensure_built(err_console, only=["helm"])

@@ -91,6 +91,7 @@ class Endpoints(Contract):
     vector_db_uri: str | None = None
     prometheus_url: str | None = None
     otlp_traces_url: str | None = None
+    otlp_metrics_url: str | None = None
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     kubernetes: KubernetesAccess | None = None
     gpu_pools: list[GpuPoolEndpoint] = Field(default_factory=list)

@@ -38,7 +38,7 @@ CHECK_AREAS = {
     "test_vector_db": "vector DB",
     "test_rag": "RAG",
     "test_prometheus": "metrics",
-    "test_traces": "traces",
+    "test_telemetry": "OTLP traces and metrics",
 }
 CAUSE_LINES = 6
 SECRET_KEY = re.compile(r"secret|password|token|passphrase|access_key|private", re.IGNORECASE)

@@ -11,6 +11,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from modules.components.observability import TRACES_ENDPOINT_ENV
 from smoke_tests.report import build_report
 
 CHECKS_DIR = Path(__file__).parent / "checks"
@@ -33,6 +34,9 @@ def run_smoke(
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.jsonl"
     results.write_text("")
+    document = json.loads(endpoints.read_text()) if endpoints.is_file() else {}
+    # The jobs the checks run send their spans to the platform's collector.
+    traces = {TRACES_ENDPOINT_ENV: document["otlp_traces_url"]} if document.get("otlp_traces_url") else {}
     began = time.monotonic()
     code = subprocess.run(
         [
@@ -52,9 +56,8 @@ def run_smoke(
             *(extra_args or []),
         ],
         check=False,
-        env=os.environ | MLFLOW_CLIENT_ENV,
+        env=os.environ | MLFLOW_CLIENT_ENV | traces,
     ).returncode
-    document = json.loads(endpoints.read_text()) if endpoints.is_file() else {}
     versions = versions_that_ran(document.get("target", "local"))
     report = build_report(out, environment, time.monotonic() - began, document, versions)
     return code, report
@@ -66,15 +69,19 @@ def versions_that_ran(target: str) -> dict[str, str]:
 
     pins = bom()
     if target == "sim":
-        ran = {
-            name: f"{entry['module']} {entry['version']}" for name, entry in pins["sim"].items() if "module" in entry
-        }
+        ran = go_modules(pins["sim"])
     elif target == "local":
-        ran = {name: " ".join(entry.get("packages", [])) for name, entry in pins["local_servers"].items()}
-        ran["prometheus"] = f"Debian package {pins['local_servers']['prometheus']['debian_package']}"
+        servers = pins["local_servers"]
+        ran = {name: " ".join(entry["packages"]) for name, entry in servers.items() if "packages" in entry}
+        ran["prometheus"] = f"Debian package {servers['prometheus']['debian_package']}"
+        ran |= go_modules(servers["otel_collector"]["go_modules"])
     else:
         ran = {name: f"{entry['chart']} {entry['version']}" for name, entry in pins["helm_charts"].items()}
     return ran | {"torch (smoke suite)": version("torch")}
+
+
+def go_modules(entries: dict[str, dict[str, str]]) -> dict[str, str]:
+    return {name: f"{entry['module']} {entry['version']}" for name, entry in entries.items() if "module" in entry}
 
 
 REPORT_MARKER = "CNAI-SMOKE-REPORT "

@@ -22,10 +22,12 @@ from modules.spec.loader import REPO_ROOT
 LAYERS: dict[str, int] = {
     "modules.errors": 0,
     "modules.project": 0,
+    "modules.locks": 0,
     "modules.versions": 1,
     "modules.spec": 2,
     "modules.endpoints": 2,
     "modules.components": 3,
+    "modules.gobuild": 3,  # Go programs built on this machine: the local collector's and the sim's
     "modules.cloud": 4,
     "modules.local": 4,
     "modules.nodes": 4,
@@ -48,7 +50,9 @@ def package(module: str) -> str:
 def imports(path: Path) -> Iterator[tuple[int, str]]:
     """Every absolute import of the project's own code in a file, wherever it stands."""
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if isinstance(node, ast.ImportFrom) and node.module in SOURCES and node.level == 0:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]  # from modules import gobuild
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
         elif isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]

@@ -16,7 +16,7 @@ from modules.components.kserve import (
     smoke_model_uri,
 )
 from modules.components.object_storage import CREDENTIALS_SECRET, runs_in_cluster
-from modules.components.observability import OTLP_PORTS
+from modules.components.observability import otlp_url
 from modules.endpoints import (
     COMPONENTS,
     ComponentState,
@@ -95,9 +95,8 @@ def cluster_endpoints(spec: Spec) -> Endpoints:
         inference=_inference(spec),
         vector_db_uri=component("vector_db").url("milvus") if c.vector_db.enabled else None,
         prometheus_url=component("observability").url("prometheus") if c.observability.enabled else None,
-        otlp_traces_url=component("observability").url("otlp", OTLP_PORTS["http"]) + "/v1/traces"
-        if c.observability.enabled and c.observability.otel_collector
-        else None,
+        otlp_traces_url=otlp_url(spec, "traces"),
+        otlp_metrics_url=otlp_url(spec, "metrics"),
         kubernetes=KubernetesAccess(context=spec.cluster.kube_context or f"cnai-{spec.name}", local_queues=queues),
         gpu_pools=pools,
     )

@@ -22,6 +22,7 @@ DASHBOARDS_DIR = Path(__file__).parent / "dashboards"
 GRAFANA_SECRET = "cnai-grafana-admin"
 TRACES_HEADER = "x-mlflow-experiment-id"
 OTLP_PORTS = {"grpc": 4317, "http": 4318}  # the collector's receivers
+TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"  # the OpenTelemetry SDK's own variable
 PROMETHEUS_SERVICE = "kube-prometheus-stack-prometheus"  # the chart names it after the release
 PROMETHEUS_PORT = 9090
 PROMETHEUS_PODS = {"app.kubernetes.io/name": "prometheus"}  # set by the Prometheus operator
@@ -151,32 +152,63 @@ def kube_prometheus_values(spec: Spec) -> dict[str, Any]:
     }
 
 
-def otel_collector_values(spec: Spec) -> dict[str, Any]:
-    """OTLP in (gRPC and HTTP); metrics to Prometheus's OTLP receiver, traces to MLflow."""
-    exporters: dict[str, Any] = {"otlphttp/prometheus": {"endpoint": f"{COMPONENT.url('prometheus')}/api/v1/otlp"}}
+def traces_to_mlflow(spec: Spec) -> bool:
+    """Whether the collector has a traces pipeline: MLflow is the platform's trace store."""
+    return spec.components.mlflow.enabled and spec.components.mlflow.otlp_traces
+
+
+def runs_collector(spec: Spec) -> bool:
+    observability = spec.components.observability
+    return observability.enabled and observability.otel_collector
+
+
+def takes_signal(spec: Spec, signal: str) -> bool:
+    """Whether the collector has a pipeline for `signal` (traces, metrics): a job sending to one it has
+    not would be refused."""
+    return runs_collector(spec) and (signal != "traces" or traces_to_mlflow(spec))
+
+
+def otlp_url(spec: Spec, signal: str) -> str | None:
+    """The collector's OTLP/HTTP endpoint for one signal, where it takes that signal."""
+    return f"{COMPONENT.url('otlp', OTLP_PORTS['http'])}/v1/{signal}" if takes_signal(spec, signal) else None
+
+
+COLLECTOR_PROCESSORS = {
+    "batch": {},
+    "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
+}
+
+
+def collector_pipelines(
+    spec: Spec, metrics_exporter: tuple[str, dict[str, Any]], mlflow_url: str, mlflow_auth: str | None = None
+) -> dict[str, Any]:
+    """The collector's processors, exporters and pipelines, on clusters and in the local environment:
+    OTLP in; metrics to Prometheus through `metrics_exporter` (name, settings), traces to MLflow."""
+    name, settings = metrics_exporter
+    exporters: dict[str, Any] = {name: settings}
+    processors = ("memory_limiter", "batch")  # memory_limiter first, as the collector's docs advise
     pipelines: dict[str, Any] = {
-        "metrics": {
-            "receivers": ["otlp"],
-            "processors": ["memory_limiter", "batch"],
-            "exporters": ["otlphttp/prometheus"],
-        }
+        "metrics": {"receivers": ["otlp"], "processors": list(processors), "exporters": [name]}
     }
-    tracing = spec.components.mlflow.enabled and spec.components.mlflow.otlp_traces
-    authenticated = tracing and collector_user(spec)  # MLflow's basic auth guards /v1/traces
-    if tracing:
+    if traces_to_mlflow(spec):
         # MLflow files OTLP spans under the experiment this header names (it refuses them without it).
-        exporter = {
-            "traces_endpoint": f"{MLFLOW.url('mlflow')}/v1/traces",
+        exporter: dict[str, Any] = {
+            "traces_endpoint": f"{mlflow_url}/v1/traces",
             "headers": {TRACES_HEADER: TRACES_EXPERIMENT},
         }
-        if authenticated:
-            exporter["auth"] = {"authenticator": "basicauth/mlflow"}
+        if mlflow_auth:
+            exporter["auth"] = {"authenticator": mlflow_auth}
         exporters["otlphttp/mlflow"] = exporter
-        pipelines["traces"] = {
-            "receivers": ["otlp"],
-            "processors": ["memory_limiter", "batch"],
-            "exporters": ["otlphttp/mlflow"],
-        }
+        pipelines["traces"] = {"receivers": ["otlp"], "processors": list(processors), "exporters": ["otlphttp/mlflow"]}
+    return {"processors": COLLECTOR_PROCESSORS, "exporters": exporters, "pipelines": pipelines}
+
+
+def otel_collector_values(spec: Spec) -> dict[str, Any]:
+    """OTLP in (gRPC and HTTP); metrics to Prometheus's OTLP receiver, traces to MLflow."""
+    authenticated = traces_to_mlflow(spec) and collector_user(spec)  # MLflow's basic auth guards /v1/traces
+    prometheus = ("otlphttp/prometheus", {"endpoint": f"{COMPONENT.url('prometheus')}/api/v1/otlp"})
+    auth = next(iter(MLFLOW_AUTH_EXTENSION)) if authenticated else None
+    pipeline = collector_pipelines(spec, prometheus, MLFLOW.url("mlflow"), auth)
     return (MLFLOW_PASSWORD_MOUNT if authenticated else {}) | {
         "mode": "deployment",
         "image": {"repository": "otel/opentelemetry-collector-contrib"},
@@ -187,16 +219,13 @@ def otel_collector_values(spec: Spec) -> dict[str, Any]:
             "receivers": {
                 "otlp": {"protocols": {p: {"endpoint": f"0.0.0.0:{port}"} for p, port in OTLP_PORTS.items()}}
             },
-            "processors": {
-                "batch": {},
-                "memory_limiter": {"check_interval": "5s", "limit_percentage": 80, "spike_limit_percentage": 25},
-            },
+            "processors": pipeline["processors"],
             "extensions": MLFLOW_AUTH_EXTENSION if authenticated else {},
-            "exporters": exporters,
+            "exporters": pipeline["exporters"],
             # health_check: the chart's probes need it.
             "service": {
                 "extensions": ["health_check", *MLFLOW_AUTH_EXTENSION] if authenticated else ["health_check"],
-                "pipelines": pipelines,
+                "pipelines": pipeline["pipelines"],
             },
         },
     }

@@ -13,6 +13,7 @@ from modules.components.milvus import COMPONENT as VECTOR_DB
 from modules.components.object_storage import COMPONENT as STORAGE
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
 from modules.components.objects import hardened_container_security, hardened_pod_security, k8s_object
+from modules.components.observability import TRACES_ENDPOINT_ENV, otlp_url
 from modules.spec import GpuPool, Spec, Team
 from modules.spec.models import GPU_RESOURCE
 from modules.versions import image
@@ -81,6 +82,8 @@ def smoke_job(
             *([shm[0]] if (shm := shared_memory(pool)) else []),
         ],
     }
+    if traces := otlp_url(spec, "traces"):  # each job's span (smoke_tests/jobs/telemetry.py)
+        pod_spec["containers"][0]["env"] = [{"name": TRACES_ENDPOINT_ENV, "value": traces}]
     if pool is not None:
         pod_spec["nodeSelector"] = pool.node_labels
         pod_spec["tolerations"] = pool.tolerations
@@ -139,7 +142,9 @@ def with_team_s3_credentials(job: dict[str, Any]) -> None:
     pod["volumes"].append({"name": "s3-credentials", "secret": secret})
     container = pod["containers"][0]
     container["volumeMounts"].append({"name": "s3-credentials", "mountPath": S3_CREDENTIALS_DIR, "readOnly": True})
-    container["env"] = [{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{S3_CREDENTIALS_DIR}/credentials"}]
+    container.setdefault("env", []).append(
+        {"name": "AWS_SHARED_CREDENTIALS_FILE", "value": f"{S3_CREDENTIALS_DIR}/credentials"}
+    )
 
 
 def checkpoint_store(spec: Spec) -> list[str]:
@@ -176,7 +181,7 @@ def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, A
     container = job["spec"]["template"]["spec"]["containers"][0]
     container["command"] = ["python", "-m", "smoke_tests.runner", *args]
     if env := suite_credentials(spec):
-        container["env"] = env
+        container.setdefault("env", []).extend(env)
     container["volumeMounts"].append({"name": "endpoints", "mountPath": "/etc/cnai", "readOnly": True})
     job["spec"]["template"]["spec"]["volumes"].append({"name": "endpoints", "configMap": {"name": SUITE_ENDPOINTS}})
     return [config, job]

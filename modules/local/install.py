@@ -1,4 +1,5 @@
-"""First-install steps of the local environment: one virtualenv per server, Prometheus from Debian.
+"""First-install steps of the local environment: one virtualenv per server, Prometheus from Debian, the
+OpenTelemetry Collector built from its pinned Go modules (modules/gobuild.py, as the sim's binaries).
 
 The servers' virtualenvs are made by uv, all at once: uv links packages from its cache instead of
 copying them, so the model server's torch costs no second download or copy when the project's
@@ -21,7 +22,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from uv import find_uv_bin
 
+from modules import gobuild
 from modules.local.paths import LocalPaths
+from modules.locks import exclusive
 from modules.versions import bom, local_server_packages
 
 READY_MARKER = ".cnai-ready"
@@ -106,6 +109,23 @@ def prometheus_binary(install: bool = True) -> str:
     return found
 
 
+def otelcol_binary(install: bool = True) -> str:
+    """The collector, built once per machine into the Go builds' bin folder (a minute or two cold)."""
+    path = gobuild.path_of("otelcol")
+    if path.is_file():
+        return str(path)
+    if not install:
+        raise InstallError(f"the OpenTelemetry Collector is not built ({path}): run `cnai up local`")
+    try:
+        go = gobuild.go_binary()
+        with exclusive(gobuild.bin_dir() / "build.lock"):
+            if not path.is_file():  # another `up` built it while this one waited
+                gobuild.record(gobuild.build_one(go, gobuild.artifact("otelcol")))
+    except gobuild.GoBuildError as error:
+        raise InstallError(f"could not build the OpenTelemetry Collector: {error}") from error
+    return str(path)
+
+
 def install_all(steps: dict[str, Callable[[], object]], console: Console) -> dict[str, object]:
     """Run install steps side by side with a progress line each; every step finishes (or fails) before
     the first failure is raised, so one slow download does not hide another server's error."""
@@ -135,6 +155,8 @@ def install_all(steps: dict[str, Callable[[], object]], console: Console) -> dic
 
 def _describe(name: str) -> str:
     entry = bom()["local_servers"].get(name, {})
+    if "go_modules" in entry:
+        return f"building from Go modules ({gobuild.version('otelcol')}; a minute or two the first time)"
     if "debian_package" in entry:
         return f"apt-get install {entry['debian_package']}"
     return f"installing {', '.join(entry.get('packages', []))}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import secrets
@@ -15,7 +14,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -29,15 +28,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from modules import gobuild
 from modules.endpoints import Endpoints
-from modules.local.install import ensure_venv, install_all, prometheus_binary, venv_ready
+from modules.local.install import ensure_venv, install_all, otelcol_binary, prometheus_binary, venv_ready
 from modules.local.models import serve_model
+from modules.local.otelcol import OTEL_COLLECTOR
 from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of, reap
 from modules.local.server import ConfigFile, S3Credentials, Server
-from modules.local.stack import local_endpoints, local_servers
+from modules.local.stack import LocalBinaries, local_endpoints, local_servers
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
 from modules.local.tls import TlsFiles, ensure_tls
+from modules.locks import exclusive
 from modules.spec import Spec
 
 LAUNCHER = [sys.executable, "-m", "modules.local.reaper"]
@@ -58,30 +60,6 @@ class ServerStatus:
     pid: int
     healthy: bool
     url: str
-
-
-def private_dir(path: Path) -> None:
-    """A folder only its owner can enter, from its first byte (and tightened if an older cnai made it 0755)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.mkdir(mode=0o700, exist_ok=True)
-    path.chmod(0o700)
-
-
-@contextlib.contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """One `up`/`down` at a time per environment: a second caller waits, then sees the result.
-    Whatever is written meanwhile (endpoints, credentials, configs) is private to its owner."""
-    previous_umask = os.umask(0o077)
-    try:
-        private_dir(lock_path.parent)
-        with open(lock_path, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-    finally:
-        os.umask(previous_umask)
 
 
 def load_or_create_credentials(path: Path) -> S3Credentials:
@@ -182,29 +160,35 @@ class LocalRuntime:
         self.supervisor = SupervisorClient(paths.supervisor_socket)
 
     # --- install -------------------------------------------------------------------------------
-    def setup(self) -> str:
+    def setup(self) -> LocalBinaries:
         """Install every enabled server's software that is missing, side by side (idempotent);
-        returns the Prometheus binary."""
+        returns where the servers that are not Python packages are."""
         plan = self._server_plan()
         steps: dict[str, Callable[[], object]] = {
             s.venv: partial(ensure_venv, self.paths, s.venv)
             for s in plan
             if s.venv and not venv_ready(self.paths, s.venv)
         }
-        wants_prometheus = any(s.component == "observability" for s in plan)
+        wants_prometheus = any(s.name == "prometheus" for s in plan)
+        wants_collector = any(s.name == OTEL_COLLECTOR for s in plan)
         if wants_prometheus and shutil.which("prometheus") is None:
             steps["prometheus"] = prometheus_binary
+        if wants_collector and not gobuild.path_of("otelcol").is_file():
+            steps[OTEL_COLLECTOR] = otelcol_binary
         if steps:
             install_all(steps, self.console)
-        return prometheus_binary(install=False) if wants_prometheus else "prometheus"
+        return LocalBinaries(
+            prometheus=prometheus_binary(install=False) if wants_prometheus else "prometheus",
+            otelcol=otelcol_binary(install=False) if wants_collector else "otelcol",
+        )
 
     def _server_plan(self) -> list[Server]:
         """Which servers run, their names, ports and health URLs: what status, setup and stop need
         (credentials and binary paths do not matter there)."""
-        return self._servers(S3Credentials("-", "-"), "prometheus")
+        return self._servers(S3Credentials("-", "-"), LocalBinaries())
 
-    def _servers(self, credentials: S3Credentials, prometheus: str) -> list[Server]:
-        return local_servers(self.spec, self.paths, credentials, prometheus, self._database_url())
+    def _servers(self, credentials: S3Credentials, binaries: LocalBinaries) -> list[Server]:
+        return local_servers(self.spec, self.paths, credentials, binaries, self._database_url())
 
     def _database_url(self) -> str | None:
         """MLflow's PostgreSQL URL from the env var the spec names (local runs have no Pulumi secrets)."""
@@ -223,10 +207,10 @@ class LocalRuntime:
             self._stop_orphans()
             if problem := self.disk_problem():
                 raise LocalError(f"{problem} Nothing was started.")
-            prometheus = self.setup()
+            binaries = self.setup()
             credentials = load_or_create_credentials(self.paths.credentials)
             ensure_tls(TlsFiles(self.paths.tls), "cnai-local")
-            servers = self._servers(credentials, prometheus)
+            servers = self._servers(credentials, binaries)
             self._check_ports(servers)
             self._write_files(servers)
             try:  # from here on, an error or Ctrl-C leaves nothing running

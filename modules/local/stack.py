@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from modules.components.catalog import component
 from modules.components.kserve import smoke_llm_uri
+from modules.components.observability import runs_collector
 from modules.endpoints import (
     COMPONENTS,
     ComponentState,
@@ -17,6 +20,7 @@ from modules.local.llm import LLM_SERVER, MODELS_BUCKET, llm_server, openai_url
 from modules.local.milvus import milvus_server
 from modules.local.mlflow import mlflow_server
 from modules.local.mlserver import mlserver_server
+from modules.local.otelcol import otel_collector_server, otlp_url
 from modules.local.paths import LocalPaths
 from modules.local.prometheus import prometheus_server
 from modules.local.seaweedfs import seaweedfs_server
@@ -43,11 +47,19 @@ def serves_llms(spec: Spec, enabled: set[str]) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class LocalBinaries:
+    """Where the servers that are not Python packages are (resolved or built by the runtime's setup)."""
+
+    prometheus: str = "prometheus"
+    otelcol: str = "otelcol"
+
+
 def local_servers(
     spec: Spec,
     paths: LocalPaths,
     credentials: S3Credentials,
-    prometheus_binary: str = "prometheus",
+    binaries: LocalBinaries = LocalBinaries(),
     database_url: str | None = None,
 ) -> list[Server]:
     """Every server the local environment runs, in start order; disabled components are left out."""
@@ -64,7 +76,9 @@ def local_servers(
     if "vector_db" in enabled:
         servers.append(milvus_server(spec, paths))
     if "observability" in enabled:
-        servers.append(prometheus_server(spec, paths, servers, prometheus_binary))
+        if runs_collector(spec):
+            servers.append(otel_collector_server(spec, paths, binaries.otelcol))
+        servers.append(prometheus_server(spec, paths, servers, binaries.prometheus))
     return servers
 
 
@@ -96,8 +110,8 @@ def local_endpoints(spec: Spec, paths: LocalPaths, servers: list[Server]) -> End
         else None,
         vector_db_uri=http(ports.vector_db) if "vector_db" in running else None,
         prometheus_url=http(ports.prometheus) if "observability" in running else None,
-        # MLflow ingests OTLP traces itself; Debian's Prometheus 2.42 has no OTLP receiver.
-        otlp_traces_url=f"{mlflow_url}/v1/traces" if mlflow_url and spec.components.mlflow.otlp_traces else None,
+        otlp_traces_url=otlp_url(spec, "traces") if "observability" in running else None,
+        otlp_metrics_url=otlp_url(spec, "metrics") if "observability" in running else None,
         scrape_targets=[
             ScrapeTarget(job=s.name, address=s.metrics_url.split("/")[2]) for s in servers if s.metrics_url
         ],

@@ -10,7 +10,7 @@ import sys
 from rich.console import Console
 
 from modules.errors import CnaiError
-from modules.sim.build import ensure_built
+from modules.gobuild import ensure_built
 from modules.sim.pulumi import deploy_environment
 from modules.sim.runtime import DEFAULT_EMULATES, SimRuntime
 

@@ -1,6 +1,6 @@
 """The real Pulumi engine for the sim: the platform program (stacks/platform) deployed by `pulumi up`.
 
-What a cluster user installs with Pulumi's installer, the sim builds from Go modules (modules/sim/build.py:
+What a cluster user installs with Pulumi's installer, the sim builds from Go modules (modules/gobuild.py:
 the CLI, the Python language host, the Kubernetes provider). This module puts them on PATH under the
 names the CLI looks for, and gives the lifecycle (modules/cluster/lifecycle.py) a project whose program
 is stacks/platform itself, with the sim's settings:
@@ -26,12 +26,13 @@ import yaml
 from kubernetes.dynamic.exceptions import NotFoundError
 from rich.console import Console
 
+from modules import gobuild as build
 from modules.cluster import apply as kube
 from modules.cluster.lifecycle import Lifecycle, Step
 from modules.cluster.paths import ClusterPaths
 from modules.cluster.tools import Shell
 from modules.errors import CnaiError
-from modules.sim import build, charts
+from modules.sim import charts
 from modules.sim.servers import SimPaths
 from modules.spec import Spec, validate
 from modules.spec.loader import REPO_ROOT, merged_document, read_environment

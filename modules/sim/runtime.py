@@ -30,16 +30,18 @@ import yaml
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from modules import gobuild as build
 from modules.cluster import apply as kube
 from modules.components.jobset import jobset_values
 from modules.components.kserve import kserve_values
 from modules.components.kueue import kueue_manager_config, kueue_values
 from modules.errors import CnaiError
 from modules.local.reaper import processes_of, reap
-from modules.local.runtime import busy_ports, exclusive, log_tail, start_supervisord, write_config_files, write_private
+from modules.local.runtime import busy_ports, log_tail, start_supervisord, write_config_files, write_private
 from modules.local.server import ConfigFile, Server
 from modules.local.supervisor import RPC_ERRORS, SupervisorClient, server_id, supervisord_conf
-from modules.sim import build, charts, pki, provisioner, servers
+from modules.locks import exclusive
+from modules.sim import charts, pki, provisioner, servers
 from modules.sim import karpenter as sim_karpenter
 from modules.sim.nodes import sim_nodes
 from modules.sim.postrender import object_key

@@ -256,7 +256,9 @@ class Observability(Component):
     retention: str = Field("15d", pattern=r"^[1-9][0-9]*[hdw]$")
     grafana: bool = True
     grafana_admin_password: Secret | None = None
-    otel_collector: bool = True
+    otel_collector: bool = Field(
+        True, description="the OpenTelemetry Collector (OTLP in; traces to MLflow, metrics to Prometheus), locally too"
+    )
 
 
 class VectorDb(Component):
@@ -304,6 +306,10 @@ class LocalPorts(StrictModel):
     llm_server: Port = 8088
     vector_db: Port = 19530
     prometheus: Port = 9090
+    otlp_grpc: Port = 4317
+    otlp_http: Port = 4318
+    otel_collector_metrics: Port = 8889
+    otel_collector_health: Port = 13133
 
 
 class Local(StrictModel):

@@ -20,6 +20,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from modules.spec.accelerators import Accelerator, identify
+from smoke_tests.jobs.telemetry import send_span
 from smoke_tests.result import JobResult
 
 
@@ -146,9 +147,10 @@ class JobFailure(Exception):
 
 
 def run_job(name: str, body: Callable[[torch.device], JobResult]) -> int:
-    """Run a job body; its own failure, or an unexpected error, still yields a result line (status fail)."""
+    """Run a job body; its own failure, or an unexpected error, still yields a result line (status fail)
+    and, where the platform takes traces, a span."""
     device = pick_device()
-    began = time.perf_counter()
+    began, started_ns = time.perf_counter(), time.time_ns()
     try:
         result = body(device)
     except JobFailure as exc:
@@ -156,4 +158,5 @@ def run_job(name: str, body: Callable[[torch.device], JobResult]) -> int:
     except Exception as exc:  # a crashed job must still report, in one parseable line
         result = JobResult(name, "fail", device_info(device), message=f"{type(exc).__name__}: {exc}")
     result.timings.setdefault("total_s", round(time.perf_counter() - began, 3))
+    send_span(result, started_ns, time.time_ns())
     return emit(result)

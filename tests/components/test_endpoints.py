@@ -7,6 +7,8 @@ import pytest
 
 from modules.components import catalog
 from modules.components.endpoints import cluster_endpoints
+from modules.spec import validate
+from tests import specs
 from tests.specs import stand_in_spec
 
 
@@ -46,3 +48,12 @@ def test_addresses_are_the_services_the_components_declare():
     assert endpoints.vector_db_uri == catalog.component("vector_db").url("milvus")
     assert endpoints.object_store and endpoints.object_store.s3_url == "http://seaweedfs-s3.cnai-storage.svc:8333"
     assert endpoints.otlp_traces_url == "http://opentelemetry-collector.cnai-observability.svc:4318/v1/traces"
+    assert endpoints.otlp_metrics_url == "http://opentelemetry-collector.cnai-observability.svc:4318/v1/metrics"
+
+
+def test_traces_endpoint_only_where_the_collector_has_a_traces_pipeline():
+    """The collector's traces pipeline exports to MLflow: without MLflow's OTLP ingestion there is none,
+    and a job sending spans would be refused."""
+    document = specs.kind_document(components={"mlflow": {"otlp_traces": False}})
+    endpoints = cluster_endpoints(validate("kind", document))
+    assert endpoints.otlp_traces_url is None and endpoints.otlp_metrics_url

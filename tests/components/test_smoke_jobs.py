@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modules.components.smoke_jobs import smoke_job, smoke_jobs
+from modules.components.endpoints import cluster_endpoints
+from modules.components.smoke_jobs import smoke_job, smoke_jobs, smoke_manifests
 from tests import specs
 from tests.components.validation import validation_errors
 from tests.specs import stand_in_spec
@@ -70,7 +71,12 @@ def test_the_ddp_job_checkpoints_to_the_in_cluster_store_with_its_teams_keys():
     assert args[args.index("--s3-url") + 1] == "http://seaweedfs-s3.cnai-storage.svc:8333"
     assert args[args.index("--bucket") + 1] == spec.bucket("models")
     # The keys as a file from the team's Secret, read by boto3's own chain; no secret in an env variable.
-    assert container["env"] == [{"name": "AWS_SHARED_CREDENTIALS_FILE", "value": "/etc/cnai/s3/credentials"}]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == {
+        "name": "AWS_SHARED_CREDENTIALS_FILE",
+        "value": "/etc/cnai/s3/credentials",
+    }
+    assert not any("valueFrom" in e or "SECRET" in e["name"] for e in container["env"])
     [volume] = [v for v in ddp["spec"]["template"]["spec"]["volumes"] if "secret" in v]
     assert volume["secret"]["secretName"] == "s3-credentials"
     assert {"name": volume["name"], "mountPath": "/etc/cnai/s3", "readOnly": True} in container["volumeMounts"]
@@ -87,7 +93,7 @@ def test_rag_runs_once_as_a_job_on_the_first_queued_gpu_pool():
     assert args[:3] == ["python", "-m", "smoke_tests.jobs.rag"] and "--vector-db-uri" in args
     # The in-cluster store's datasets bucket, written with the team's keys from a file.
     assert args[args.index("--bucket") + 1] == "datasets"
-    assert pod["containers"][0]["env"][0]["name"] == "AWS_SHARED_CREDENTIALS_FILE"
+    assert "AWS_SHARED_CREDENTIALS_FILE" in {e["name"] for e in pod["containers"][0]["env"]}
     cloud = [j for j in smoke_jobs(stand_in_spec("prod")) if j["metadata"]["name"].endswith("-rag")]
     assert "--s3-url" not in cloud[0]["spec"]["template"]["spec"]["containers"][0]["command"]  # reads only
 
@@ -96,3 +102,16 @@ def test_no_rag_job_without_a_vector_database():
     document = specs.onprem_like()
     document["components"]["vector_db"] = {"enabled": False}
     assert not [j for j in smoke_jobs(specs.spec(document)) if j["metadata"]["name"].endswith("-rag")]
+
+
+def test_every_smoke_job_sends_its_span_to_the_collector_where_it_takes_traces():
+    """Each job's span (smoke_tests/jobs/telemetry.py) goes where the endpoints document says traces go."""
+    spec = stand_in_spec("onprem")
+    expected = {"name": "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "value": cluster_endpoints(spec).otlp_traces_url}
+    manifests = [m for m in smoke_manifests(spec, "{}") if m["kind"] == "Job"]
+    assert manifests and all(expected in m["spec"]["template"]["spec"]["containers"][0]["env"] for m in manifests)
+    document = specs.stand_in("onprem")
+    document["components"]["mlflow"]["otlp_traces"] = False
+    untraced = [m["spec"]["template"]["spec"]["containers"][0] for m in smoke_jobs(specs.spec(document))]
+    names = {e["name"] for container in untraced for e in container.get("env", [])}
+    assert untraced and "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" not in names

@@ -38,7 +38,7 @@ def rendered_releases(helm: str, releases: list[dict[str, Any]], defaults: bool 
 
 def built_helm() -> str:
     """The helm binary `cnai setup sim` builds; a skip without it (a failure where CI requires it)."""
-    from modules.sim import build
+    from modules import gobuild as build
 
     helm = build.path_of("helm")
     if not helm.is_file():

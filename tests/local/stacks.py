@@ -21,7 +21,15 @@ EPHEMERAL_PORTS_START = 32768
 
 
 # What the shipped local environment runs, in start order (modules/local/stack.py).
-LOCAL_SERVERS = ("object_storage", "mlflow", "model_server", "llm_server", "vector_db", "prometheus")
+LOCAL_SERVERS = (
+    "object_storage",
+    "mlflow",
+    "model_server",
+    "llm_server",
+    "vector_db",
+    "otel_collector",
+    "prometheus",
+)
 
 
 def ports_from(base: int) -> dict[str, int]:

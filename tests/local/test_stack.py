@@ -13,7 +13,7 @@ from modules.local.mlserver import model_settings
 from modules.local.paths import LocalPaths
 from modules.local.seaweedfs import platform_identity
 from modules.local.server import S3Credentials
-from modules.local.stack import component_states, local_endpoints, local_servers
+from modules.local.stack import LocalBinaries, component_states, local_endpoints, local_servers
 from modules.local.supervisor import supervisord_conf
 from modules.spec import load_spec, validate
 from tests import specs
@@ -23,11 +23,12 @@ from tests.local.stacks import LOCAL_SERVERS
 PATHS = LocalPaths(home=Path("/state"), venvs_root=Path("/venvs"))
 LAUNCHER = ["/python", "-m", "modules.local.reaper"]
 CREDS = S3Credentials("CNAITESTACCESSKEY000", "test-secret")
+BINARIES = LocalBinaries(prometheus="/usr/bin/prometheus", otelcol="/bin/otelcol-test")
 
 
 @pytest.fixture
 def servers(local_spec):
-    return local_servers(local_spec, PATHS, CREDS, "/usr/bin/prometheus")
+    return local_servers(local_spec, PATHS, CREDS, BINARIES)
 
 
 def test_every_enabled_data_plane_component_runs(servers):
@@ -57,13 +58,20 @@ def test_ports_come_from_the_spec():
     assert "--web.listen-address=127.0.0.1:19090" in servers["prometheus"].command
 
 
+BOUND_IN_CONFIG_FILE = {"model_server", "otel_collector"}
+
+
 def test_everything_binds_loopback_only(servers):
     for server in servers:
         command = " ".join(server.command)
         assert "0.0.0.0" not in command, server.name
-        assert "127.0.0.1" in command or server.name == "model_server", server.name
+        assert "127.0.0.1" in command or server.name in BOUND_IN_CONFIG_FILE, server.name
     settings = json.loads(next(s for s in servers if s.name == "model_server").files[0].content)
     assert settings["host"] == "127.0.0.1"
+    collector = yaml.safe_load(next(s for s in servers if s.name == "otel_collector").files[0].content)
+    listening = [p["endpoint"] for p in collector["receivers"]["otlp"]["protocols"].values()]
+    listening += [collector["exporters"]["prometheus"]["endpoint"], collector["extensions"]["health_check"]["endpoint"]]
+    assert {e.rsplit(":", 1)[0] for e in listening} == {"127.0.0.1"}
 
 
 def test_supervisor_restarts_crashed_servers_and_logs_each(servers):
@@ -106,7 +114,7 @@ def test_model_settings_use_the_mlflow_runtime():
 def test_golden_local_configs():
     """What the shipped local environment renders (these goldens are of the shipped file, on purpose)."""
     local_spec = load_spec("local")
-    servers = local_servers(local_spec, PATHS, CREDS, "/usr/bin/prometheus")
+    servers = local_servers(local_spec, PATHS, CREDS, BINARIES)
     assert_golden("local/supervisord.conf", supervisord_conf(servers, PATHS, LAUNCHER))
     for server in servers:
         for config in server.files:

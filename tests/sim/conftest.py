@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modules.sim import build
+from modules import gobuild as build
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import SimPaths, SimPorts
 from modules.spec import Spec

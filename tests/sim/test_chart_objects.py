@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from modules import gobuild as build
 from modules.cluster import apply as kube
 from modules.components.contents import helm_releases
 from modules.components.security import security_objects
-from modules.sim import build
 from modules.sim.charts import INSTALLED_KINDS, render
 from modules.sim.runtime import SimRuntime
 from tests.sim.conftest import built

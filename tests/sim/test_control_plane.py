@@ -13,8 +13,8 @@ import httpx
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from modules import gobuild as build
 from modules.cluster import apply as kube
-from modules.sim import build
 from modules.sim.nodes import node_groups, node_name
 from modules.sim.runtime import SimRuntime
 from modules.sim.servers import KUEUE_NAMESPACE

@@ -8,7 +8,8 @@ import tomllib
 
 import yaml
 
-from modules.sim import build, charts, postrender, provisioner
+from modules import gobuild as build
+from modules.sim import charts, postrender, provisioner
 from modules.sim.pulumi import PROGRAM, SimPulumi
 from modules.sim.servers import SimPaths
 from modules.spec.loader import REPO_ROOT

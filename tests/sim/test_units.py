@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from modules import gobuild as build
 from modules.cloud.node_pools import eks_node_groups, gke_node_pools
-from modules.sim import build, charts, nodes, pki
+from modules.sim import charts, nodes, pki
 from modules.sim.servers import IDENTITIES, SimPaths, SimPorts, control_plane, kubeconfig
 from modules.spec.instances import reserved_cpu_millis
 from modules.versions import bom, chart
@@ -29,7 +30,7 @@ def test_generated_go_mods_require_the_bom_versions():
 
 def test_a_moved_pin_is_a_clear_error():
     text = build.go_mod("controllers", [], []).replace(build.version("kueue"), "v9.9.9")
-    with pytest.raises(build.SimBuildError, match=r"moved a pinned version: sigs\.k8s\.io/kueue"):
+    with pytest.raises(build.GoBuildError, match=r"moved a pinned version: sigs\.k8s\.io/kueue"):
         build.check_agrees("controllers", text)
 
 
@@ -67,7 +68,7 @@ def test_upstream_replaces_and_excludes_are_copied():
 
 def test_a_local_replace_outside_staging_is_refused():
     upstream = {"Replace": [{"Old": {"Path": "a.io/x"}, "New": {"Path": "./hack/x"}}]}
-    with pytest.raises(build.SimBuildError, match=r"cannot resolve the local replace a\.io/x => \./hack/x"):
+    with pytest.raises(build.GoBuildError, match=r"cannot resolve the local replace a\.io/x => \./hack/x"):
         build.upstream_directives(upstream, "v1.35.4")
 
 
@@ -80,7 +81,7 @@ def test_binaries_are_named_by_version(tmp_path, monkeypatch):
 
 def test_missing_go_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(build.SimBuildError, match=r"`go`\) is not on PATH. Fix: install Go >= "):
+    with pytest.raises(build.GoBuildError, match=r"`go`\) is not on PATH. Fix: install Go >= "):
         build.go_binary()
 
 

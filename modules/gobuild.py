@@ -1,6 +1,7 @@
-"""Build the sim control plane and controllers from their Go modules, once per machine.
+"""Build cnai's Go programs from their pinned Go modules, once per machine: the sim's control plane,
+controllers and Pulumi engine, and the local environment's OpenTelemetry Collector.
 
-Two Go modules of cnai's own link them (sources in modules/sim/go/):
+Go modules of cnai's own link them (sources in modules/go/):
 - `kube`: one multi-call binary with etcd, kube-apiserver, kube-controller-manager and kube-scheduler
   (their shared dependency tree is compiled and linked once);
 - `controllers`: Kueue, JobSet, kwok and helm from their upstream main packages (Go `tool` directives), plus
@@ -8,15 +9,18 @@ Two Go modules of cnai's own link them (sources in modules/sim/go/):
 - `kserve`: the KServe controller manager, alone because it builds only with the replace directives of
   its own go.mod (k8s.io/* v0.34, controller-runtime v0.22), which Go ignores outside the main module;
 - `karpenter`: Karpenter with its kwok cloud provider, and `kwokcrd`, which prints the provider's node
-  class CRD; alone because it needs k8s.io/* v0.35 and controller-runtime v0.23 (Kueue: v0.36, v0.24).
+  class CRD; alone because it needs k8s.io/* v0.35 and controller-runtime v0.23 (Kueue: v0.36, v0.24);
+- `pulumi`, `pulumi-python`, `pulumi-kubernetes`: the Pulumi engine, language host and provider;
+- `otelcol`: the local environment's OpenTelemetry Collector (its modules pinned under
+  `local_servers: otel_collector: go_modules:`).
 
-Versions live only in modules/versions.yaml `sim:`. Each module's go.mod is generated from it in a
-work folder (<bin dir>/src/<module>-<digest>): the required modules at the BOM's versions, for
-k8s.io/kubernetes a `replace` per staging module (read from its own go.mod) at the matching k8s.io
-release, and for entries marked `go_mod: upstream-directives` the upstream go.mod's replace and exclude
-lines; `go mod tidy` completes it (go.sum checked against the checksum database through the proxy).
-Binaries land in ${CNAI_BIN_DIR:-~/.cache/cnai/bin}/<name>-<version>; GOCACHE and GOMODCACHE are taken
-from the environment. A binary already there is not rebuilt.
+Versions live only in modules/versions.yaml (`sim:` and the collector's `go_modules:`). Each module's
+go.mod is generated from it in a work folder (<bin dir>/src/<module>-<digest>): the required modules at
+the BOM's versions, for k8s.io/kubernetes a `replace` per staging module (read from its own go.mod) at
+the matching k8s.io release, and for entries marked `go_mod: upstream-directives` the upstream go.mod's
+replace and exclude lines; `go mod tidy` completes it (go.sum checked against the checksum database
+through the proxy). Binaries land in ${CNAI_BIN_DIR:-~/.cache/cnai/bin}/<name>-<version>; GOCACHE and
+GOMODCACHE are taken from the environment. A binary already there is not rebuilt.
 """
 
 from __future__ import annotations
@@ -36,28 +40,29 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from modules.errors import CnaiError
-from modules.local.runtime import exclusive
+from modules.locks import exclusive
 from modules.versions import bom
 
 LDFLAGS = "-s -w"
 TIME = "/usr/bin/time"
 
 
-class SimBuildError(CnaiError):
+class GoBuildError(CnaiError):
     """A build that cannot run or failed: names the component, its log and the fix."""
 
 
-def sim_bom() -> dict[str, dict[str, str]]:
-    return bom()["sim"]
+def go_bom() -> dict[str, dict[str, str]]:
+    """The Go modules cnai builds, by BOM key: the sim's and the local environment's collector."""
+    return bom()["sim"] | bom()["local_servers"]["otel_collector"]["go_modules"]
 
 
 def version(key: str) -> str:
-    return str(sim_bom()[key]["version"])
+    return str(go_bom()[key]["version"])
 
 
 def release(key: str) -> str:
     """The release a BOM entry is: its tag where the proxy serves the tag only as a pseudo-version."""
-    return str(sim_bom()[key].get("tag") or version(key))
+    return str(go_bom()[key].get("tag") or version(key))
 
 
 @dataclass(frozen=True)
@@ -65,9 +70,9 @@ class Artifact:
     """One file the sim needs, built from a Go main package of one of cnai's build modules."""
 
     name: str  # what the runtime asks for: kube, kueue, jobset, kwok, helm, kwok-stages
-    module: str  # folder under modules/sim/go
+    module: str  # folder under modules/go
     package: str  # Go package path (or ./dir) of the main package
-    versions: tuple[str, ...]  # sim BOM keys whose versions name the file
+    versions: tuple[str, ...]  # BOM keys (go_bom) whose versions name the file
     # binary: `go build -o`; stdout: `go run`, its output is the file; copy: the file at `package` inside
     # the module of versions[0] (a script that ships beside a binary)
     output: str = "binary"
@@ -96,6 +101,7 @@ def version_stamps(name: str) -> dict[str, str]:
         "kueue": {"sigs.k8s.io/kueue/pkg/version.GitVersion": version("kueue")},
         "jobset": {"sigs.k8s.io/jobset/pkg/version.GitVersion": version("jobset")},
         "helm": {"helm.sh/helm/v4/internal/version.version": version("helm")},
+        "otelcol": {"main.version": version("otelcol")},
     }.get(name, {})
 
 
@@ -136,6 +142,7 @@ ARTIFACTS: tuple[Artifact, ...] = (
         output="copy",
     ),
     Artifact("pulumi-resource-kubernetes", "pulumi-kubernetes", ".", ("pulumi-kubernetes",)),
+    Artifact("otelcol", "otelcol", ".", ("otelcol",)),  # the local environment's (modules/local/otelcol.py)
 )
 # What the cluster lifecycle runs on the sim, on PATH under these names (modules/sim/pulumi.py): the
 # Pulumi CLI and the plugins it looks up, and kubectl.
@@ -179,12 +186,12 @@ def go_binary() -> str:
     go = shutil.which("go")
     want = version("go")
     if go is None:
-        raise SimBuildError(f"sim build: the Go toolchain (`go`) is not on PATH. Fix: {GO_FIX.format(want=want)}.")
+        raise GoBuildError(f"Go build: the Go toolchain (`go`) is not on PATH. Fix: {GO_FIX.format(want=want)}.")
     out = subprocess.run([go, "env", "GOVERSION"], capture_output=True, text=True, check=False).stdout.strip()
     found = re.match(r"go(\d+)\.(\d+)", out)
     if found is None or tuple(map(int, found.groups())) < tuple(map(int, want.split(".")[:2])):
-        raise SimBuildError(
-            f"sim build: `{go}` is {out or 'unknown'}, need go >= {want}. Fix: {GO_FIX.format(want=want)}."
+        raise GoBuildError(
+            f"Go build: `{go}` is {out or 'unknown'}, need go >= {want}. Fix: {GO_FIX.format(want=want)}."
         )
     return go
 
@@ -193,8 +200,8 @@ SOURCES = Path(__file__).with_name("go")
 
 
 def module_entries(module: str) -> dict[str, dict[str, str]]:
-    """sim BOM entries (key -> entry) that the Go module `module` requires."""
-    return {k: e for k, e in sim_bom().items() if e.get("build") == module}
+    """BOM entries (key -> entry) that the Go module `module` requires."""
+    return {k: e for k, e in go_bom().items() if e.get("build") == module}
 
 
 def work_dir(module: str) -> Path:
@@ -224,7 +231,7 @@ def upstream_directives(
             continue
         if new["Path"].startswith("./"):
             if new["Path"] != f"./staging/src/{old}":
-                raise SimBuildError(f"sim build: cannot resolve the local replace {old} => {new['Path']} upstream")
+                raise GoBuildError(f"Go build: cannot resolve the local replace {old} => {new['Path']} upstream")
             lines.append(f"replace {old} => {old} {staging_release}")
         else:
             old_version = replace["Old"].get("Version")
@@ -236,7 +243,7 @@ def upstream_directives(
 def go_mod(module: str, directives: list[str], tools: list[str]) -> str:
     entries = module_entries(module).values()
     lines = [
-        "// Generated by modules/sim/build.py from modules/versions.yaml sim:. Do not edit.",
+        "// Generated by modules/gobuild.py from modules/versions.yaml. Do not edit.",
         f"module cnai.dev/sim/{module}",
         "",
         f"go {version('go')}",
@@ -262,9 +269,9 @@ def check_agrees(module: str, go_mod_text: str) -> None:
         if found.get(e["module"]) != e["version"]
     ]
     if wrong:
-        raise SimBuildError(
-            f"sim build: module {module}: the Go module graph moved a pinned version: {'; '.join(wrong)}. "
-            "Fix: pin versions in modules/versions.yaml sim: that agree with each other."
+        raise GoBuildError(
+            f"Go build: module {module}: the Go module graph moved a pinned version: {'; '.join(wrong)}. "
+            "Fix: pin versions in modules/versions.yaml that agree with each other."
         )
 
 
@@ -280,7 +287,7 @@ def _download(go: str, entry: dict[str, str], log_file: Any) -> dict[str, Any]:
     got = subprocess.run([go, "mod", "download", "-json", spec], capture_output=True, text=True, check=False)
     if got.returncode != 0:
         log_file.write(got.stdout + got.stderr)
-        raise SimBuildError(f"sim build: cannot download {spec}: {got.stderr.strip()[-500:]}. Fix: check GOPROXY.")
+        raise GoBuildError(f"Go build: cannot download {spec}: {got.stderr.strip()[-500:]}. Fix: check GOPROXY.")
     return json.loads(got.stdout)
 
 
@@ -321,7 +328,7 @@ def prepare(go: str, module: str, log_file: Any) -> Path:
     (work / "go.mod").write_text(go_mod(module, directives, tools))
     if _run([go, "mod", "tidy"], work, log_file) != 0:
         (work / "go.sum").unlink(missing_ok=True)
-        raise SimBuildError(f"sim build: `go mod tidy` failed for module {module}; log: {log_file.name}")
+        raise GoBuildError(f"Go build: `go mod tidy` failed for module {module}; log: {log_file.name}")
     check_agrees(module, (work / "go.mod").read_text())
     return work
 
@@ -382,10 +389,11 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
     if code != 0:
         tmp.unlink(missing_ok=True)
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-12:])
-        raise SimBuildError(
-            f"sim build: {a.name} ({a.package} in modules/sim/go/{a.module}) failed after {seconds:.0f}s; "
+        raise GoBuildError(
+            f"Go build: {a.name} ({a.package} in modules/go/{a.module}) failed after {seconds:.0f}s; "
             f"log: {log}\n{tail}\nFix: read the log; a download error needs the Go module proxy "
-            f"(GOPROXY), a compile error a Go toolchain >= {version('go')}; then run `cnai setup sim` again."
+            f"(GOPROXY), a compile error a Go toolchain >= {version('go')}; then run the command again "
+            "(what was built is kept)."
         )
     tmp.replace(target)
     if a.output == "binary":
@@ -397,7 +405,7 @@ def build_one(go: str, a: Artifact, progress: Progress | None = None, task: int 
 def _copy_from_module(go: str, a: Artifact, target: Path, log: Path) -> BuildResult:
     started = time.monotonic()
     with open(log, "w") as log_file:
-        source = Path(_download(go, sim_bom()[a.versions[0]], log_file)["Dir"]) / a.package
+        source = Path(_download(go, go_bom()[a.versions[0]], log_file)["Dir"]) / a.package
     shutil.copyfile(source, target)
     target.chmod(0o755)
     return BuildResult(a.name, target, time.monotonic() - started, None, 0)
@@ -418,7 +426,7 @@ def record(result: BuildResult) -> None:
 
 
 def ensure_built(console: Console | None = None, only: list[str] | None = None) -> list[BuildResult]:
-    """Build every sim artifact that is missing (or those named in `only`), one after the other so
+    """Build every artifact that is missing (or those named in `only`), one after the other so
     the later ones reuse the packages the earlier ones compiled. Returns what was built.
     One build per machine at a time: a second caller (another `cnai up sim`, a test session) waits for
     the first and then finds the binaries there."""
@@ -437,7 +445,7 @@ def _build_recorded(go: str, a: Artifact, console: Console) -> BuildResult:
         task = progress.add_task(f"{a.filename}: building", total=1)
         try:
             result = build_one(go, a, progress, task)
-        except SimBuildError:
+        except GoBuildError:
             progress.update(task, description=f"[red]{a.filename}: failed (log {log_of(a.name)})")
             raise
         record(result)

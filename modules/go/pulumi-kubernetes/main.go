@@ -1,5 +1,5 @@
 // The Pulumi Kubernetes provider plugin (pulumi-resource-kubernetes), served from the provider module
-// the BOM pins. Upstream's main package embeds files its release build generates; modules/sim/build.py
+// the BOM pins. Upstream's main package embeds files its release build generates; modules/gobuild.py
 // writes the same two files here from the module's schema.json and terraform-mapping.json.
 package main
 
