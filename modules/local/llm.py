@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from modules.components.kserve import LLM_PREFIX
+from modules.components.observability import TRACES_ENDPOINT_ENV
 from modules.local.mlflow import aws_credentials_file
+from modules.local.otelcol import otlp_url
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, S3Credentials, Server, http
 from modules.spec import Spec
@@ -50,7 +52,8 @@ def llm_server(spec: Spec, paths: LocalPaths, credentials: S3Credentials) -> Ser
         ],
         directories=[cache],
         # The platform's keys through a 0600 file, as MLflow gets them.
-        env={"AWS_SHARED_CREDENTIALS_FILE": credentials_file, "AWS_DEFAULT_REGION": "us-east-1"},
+        env={"AWS_SHARED_CREDENTIALS_FILE": credentials_file, "AWS_DEFAULT_REGION": "us-east-1"}
+        | ({TRACES_ENDPOINT_ENV: traces} if (traces := otlp_url(spec, "traces")) else {}),
         files=[ConfigFile(credentials_file, aws_credentials_file(credentials))],
         ports={"http": port},
         health_url=http(port, "/health"),

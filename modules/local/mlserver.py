@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from modules.local.otelcol import otlp_grpc_address
 from modules.local.paths import LocalPaths
 from modules.local.server import LOOPBACK, ConfigFile, Server, http
 from modules.spec import Spec
@@ -16,6 +17,8 @@ MLFLOW_RUNTIME = "mlserver_mlflow.MLflowRuntime"
 
 
 def mlserver_settings(spec: Spec, paths: LocalPaths) -> dict:
+    """MLServer's settings.json; with `tracing_server` it sends a span per request (health checks
+    excluded) over OTLP/gRPC to the collector."""
     ports = spec.local.ports
     return {
         "host": LOOPBACK,
@@ -27,7 +30,7 @@ def mlserver_settings(spec: Spec, paths: LocalPaths) -> dict:
         # Inference in the server process: one fewer Python process (~300 MB) on a laptop.
         "parallel_workers": 0,
         "debug": False,
-    }
+    } | ({"tracing_server": traces} if (traces := otlp_grpc_address(spec, "traces")) else {})
 
 
 def model_settings(name: str, model_uri: str) -> dict:

@@ -22,6 +22,11 @@ def otlp_url(spec: Spec, signal: str) -> str | None:
     return http(spec.local.ports.otlp_http, f"/v1/{signal}") if takes_signal(spec, signal) else None
 
 
+def otlp_grpc_address(spec: Spec, signal: str) -> str | None:
+    """host:port of the collector's OTLP/gRPC receiver, for servers whose SDK speaks gRPC (MLServer)."""
+    return f"{LOOPBACK}:{spec.local.ports.otlp_grpc}" if takes_signal(spec, signal) else None
+
+
 def otel_collector_config(spec: Spec) -> dict[str, Any]:
     ports = spec.local.ports
     prometheus = ("prometheus", {"endpoint": f"{LOOPBACK}:{ports.otel_collector_metrics}"})

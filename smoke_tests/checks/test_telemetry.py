@@ -9,10 +9,8 @@ import importlib
 import io
 import time
 import uuid
-from typing import Any
 
 import httpx
-import mlflow
 import pytest
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -27,6 +25,7 @@ from modules.components.observability import TRACES_ENDPOINT_ENV
 from modules.endpoints import Endpoints
 from smoke_tests.checks.conftest import reaching, require
 from smoke_tests.jobs.telemetry import span_name
+from smoke_tests.mlflow_traces import find_span
 from smoke_tests.result import parse_results
 
 ARRIVAL_TIMEOUT_S = 30  # the collector batches (up to 200 ms) and Prometheus scrapes every few seconds
@@ -46,24 +45,9 @@ def test_otlp_span_arrives_in_mlflow(endpoints: Endpoints):
         provider.shutdown()
     # The collector files every trace under one experiment (its exporter's header, not the sender's).
     with reaching("mlflow", endpoints.mlflow_url):
-        assert find_span(endpoints.mlflow_url, TRACES_EXPERIMENT, name), (
+        assert find_span(endpoints.mlflow_url, TRACES_EXPERIMENT, name, timeout_s=ARRIVAL_TIMEOUT_S), (
             f"span {name} not in MLflow experiment {TRACES_EXPERIMENT} within {ARRIVAL_TIMEOUT_S}s"
         )
-
-
-def find_span(mlflow_url: str, experiment_id: str, name: str, since_ns: int = 0) -> Any:
-    """The newest span called `name` that started at or after `since_ns`, within the arrival timeout."""
-    mlflow.set_tracking_uri(mlflow_url)
-    deadline = time.monotonic() + ARRIVAL_TIMEOUT_S
-    while time.monotonic() < deadline:
-        traces = mlflow.search_traces(
-            locations=[experiment_id], return_type="list", max_results=50, order_by=["timestamp_ms DESC"]
-        )
-        found = [s for t in traces for s in t.data.spans if s.name == name and s.start_time_ns >= since_ns]
-        if found:
-            return max(found, key=lambda s: s.start_time_ns)
-        time.sleep(1)
-    return None
 
 
 def test_a_smoke_jobs_own_span_arrives_with_its_result(endpoints: Endpoints, monkeypatch: pytest.MonkeyPatch):
@@ -78,7 +62,7 @@ def test_a_smoke_jobs_own_span_arrives_with_its_result(endpoints: Endpoints, mon
         importlib.import_module("smoke_tests.jobs.inventory").main([])
     result = parse_results(output.getvalue())[-1]
     with reaching("mlflow", endpoints.mlflow_url):
-        span = find_span(endpoints.mlflow_url, TRACES_EXPERIMENT, span_name("inventory"), started_ns)
+        span = find_span(endpoints.mlflow_url, TRACES_EXPERIMENT, span_name("inventory"), started_ns, ARRIVAL_TIMEOUT_S)
     assert span is not None, f"no span {span_name('inventory')!r} in MLflow within {ARRIVAL_TIMEOUT_S}s"
     assert span.attributes["cnai.status"] == result.status
     assert span.attributes["cnai.device.type"] == result.device["type"]

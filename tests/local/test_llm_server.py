@@ -1,16 +1,20 @@
 """The local LLM server for real, with the official OpenAI client: a model published to the stack's
 object store is listed and answers, streamed and whole alike; a republished model replaces the served
 one; unknown models and bad requests get OpenAI's error shape, never a 500; the metrics Prometheus
-scrapes count what was served."""
+scrapes count what was served; each generation is a span in MLflow, through the collector."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import openai
 import pytest
 
 from modules.components.kserve import LLM_PREFIX
+from modules.components.mlflow_users import TRACES_EXPERIMENT
 from smoke_tests.jobs.llm import Fact, ask, publish, stream, train
+from smoke_tests.mlflow_traces import find_span
 from tests.local.stacks import running_stack
 from tests.local.test_runtime import shifted_spec
 
@@ -92,3 +96,18 @@ def test_metrics_count_what_was_served(served, runtime):
     assert samples["cnai_llm_time_to_first_token_seconds_count"] >= 1
     assert samples["cnai_llm_generation_tokens_total"] >= 1
     assert samples["cnai_llm_requests_running"] == 0
+
+
+def test_each_generation_is_a_span_in_mlflow_through_the_collector(served, runtime):
+    """The server's own telemetry: a span per generation, with the gen_ai attributes, sent over OTLP to
+    the collector, which files it in MLflow."""
+    client, _, _ = served
+    started_ns = time.time_ns()
+    answer = ask(client, "tiny", FACTS[0], 32)
+    mlflow_url = f"http://127.0.0.1:{runtime.spec.local.ports.mlflow}"
+    # The server batches spans for up to 5 s before sending them.
+    span = find_span(mlflow_url, TRACES_EXPERIMENT, "chat tiny", started_ns, timeout_s=60)
+    assert span is not None, "no span `chat tiny` in MLflow within 60 s"
+    assert span.attributes["gen_ai.request.model"] == "tiny"
+    assert span.attributes["gen_ai.usage.output_tokens"] >= len(answer.split())
+    assert 0 < span.attributes["cnai.time_to_first_token_s"] < 60

@@ -27,11 +27,13 @@ from botocore.exceptions import ClientError
 from mlflow import MlflowClient
 from pymilvus import DataType, MilvusClient
 
+from modules.components.mlflow_users import TRACES_EXPERIMENT
 from modules.local.paths import LocalPaths
 from modules.local.reaper import processes_of
 from modules.local.runtime import ORPHANED, LocalError, LocalRuntime, is_healthy, port_is_free
 from modules.local.tls import TlsFiles
 from modules.spec import Spec, validate
+from smoke_tests.mlflow_traces import find_span
 from tests import specs
 from tests.local.stacks import LOCAL_SERVERS, ports_from, running_stack, s3_client
 
@@ -117,6 +119,18 @@ def test_endpoints_document_is_written(runtime):
     document = json.loads(runtime.paths.endpoints.read_text())
     assert document["mlflow_url"] == f"http://127.0.0.1:{runtime.spec.local.ports.mlflow}"
     assert document["components"]["kueue"] == "cluster-only"
+
+
+def test_model_server_requests_reach_mlflow_as_spans_through_the_collector(runtime):
+    """A server's own telemetry: MLServer traces each request (its tracing_server setting) over OTLP/gRPC
+    to the collector, which files it in MLflow."""
+    ports = runtime.spec.local.ports
+    started_ns = time.time_ns()
+    assert httpx.get(f"http://127.0.0.1:{ports.model_server}/v2", timeout=10).status_code == 200
+    # MLServer batches spans for up to 5 s before sending them.
+    span = find_span(f"http://127.0.0.1:{ports.mlflow}", TRACES_EXPERIMENT, "GET /v2", started_ns, timeout_s=60)
+    assert span is not None, "no span of the model server's GET /v2 in MLflow within 60 s"
+    assert span.attributes.get("http.route") == "/v2"
 
 
 def test_credentials_are_generated_and_private(runtime):

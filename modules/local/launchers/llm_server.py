@@ -11,6 +11,8 @@ API (the subset of OpenAI's that vLLM serves and the smoke suite uses): GET /v1/
 /v1/chat/completions (`stream` as server-sent events, `max_tokens`, `temperature`), GET /health,
 GET /metrics (Prometheus: requests running and waiting, time to first token, tokens generated).
 Errors come in OpenAI's shape ({"error": {"message", "type", "code"}}) with 400/404/503.
+Where OTEL_EXPORTER_OTLP_TRACES_ENDPOINT names the collector (the local runtime sets it), each generation
+is a span `chat <model>` with OpenTelemetry's gen_ai attributes, sent over OTLP.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import threading
 import time
 import uuid
@@ -32,6 +35,11 @@ import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from transformers import AutoModelForCausalLM, AutoTokenizer, TextIteratorStreamer
 
@@ -48,6 +56,7 @@ TTFT = Histogram(
 )
 TOKENS = Counter("cnai_llm_generation_tokens_total", "tokens generated")
 REQUESTS = Counter("cnai_llm_requests_total", "chat completion requests, by outcome", ["outcome"])
+TRACER = trace.get_tracer("cnai.llm_server")  # a no-op until configure_tracing() sets a provider
 
 
 class ApiError(Exception):
@@ -230,6 +239,15 @@ async def aiter_pieces(loaded: Loaded, chat: Chat, started: float, slots: asynci
     """The generation thread's pieces, awaited one by one without blocking the event loop, once a
     generation slot is free. The slot is taken here, when the pieces are first asked for: a streamed
     reply whose client left before it began never holds one."""
+    span = TRACER.start_span(
+        f"chat {chat.model}",
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": chat.model,
+            "gen_ai.request.max_tokens": chat.max_tokens,
+            "gen_ai.request.temperature": chat.temperature,
+        },
+    )
     WAITING.inc()
     try:
         await slots.acquire()
@@ -237,17 +255,22 @@ async def aiter_pieces(loaded: Loaded, chat: Chat, started: float, slots: asynci
         WAITING.dec()
     RUNNING.inc()
     pieces = generate(loaded, chat)
-    first = True
+    first, output_tokens = True, 0
     try:
         while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
             if first:
-                TTFT.observe(time.perf_counter() - started)
+                TTFT.observe(ttft := time.perf_counter() - started)
+                span.set_attribute("cnai.time_to_first_token_s", ttft)
                 first = False
-            TOKENS.inc(len(loaded.tokenizer(piece, add_special_tokens=False)["input_ids"]))
+            tokens = len(loaded.tokenizer(piece, add_special_tokens=False)["input_ids"])
+            TOKENS.inc(tokens)
+            output_tokens += tokens
             yield piece
     finally:
         RUNNING.dec()
         slots.release()
+        span.set_attribute("gen_ai.usage.output_tokens", output_tokens)
+        span.end()
 
 
 async def sse(pieces: AsyncIterator[str], model: str, reply_id: str, created: int) -> AsyncIterator[str]:
@@ -266,6 +289,15 @@ async def sse(pieces: AsyncIterator[str], model: str, reply_id: str, created: in
     REQUESTS.labels("ok").inc()
 
 
+def configure_tracing() -> None:
+    """Spans over OTLP/HTTP where the environment names a traces endpoint (the exporter reads it)."""
+    if not os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": "llm_server"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -276,6 +308,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, required=True)
     args = parser.parse_args()
     torch.set_num_threads(1)  # one core per generation; CONCURRENCY of them at once
+    configure_tracing()
     s3 = boto3.client("s3", endpoint_url=args.s3_url)
     uvicorn.run(
         app(Models(s3, args.bucket, args.prefix, args.cache)), host=args.host, port=args.port, log_level="warning"
