@@ -1,4 +1,5 @@
-"""`cnai smoke` on a cluster: the suite Job and every pool's GPU Jobs, followed through the real API.
+"""`cnai smoke` on a cluster: the suite Job and every pool's GPU Jobs (and JobSet gangs), followed through
+the real API.
 
 The Jobs are server-side applied (field manager `cnai`) and followed through their Kueue Workloads
 (admitted into which ClusterQueue and flavor), their Pods (bound to which nodes, of which pool) and
@@ -28,7 +29,7 @@ from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
 from modules.components.kueue import API as KUEUE_API
 from modules.components.kueue import flavor_name
-from modules.components.smoke_jobs import SUITE_JOB
+from modules.components.smoke_jobs import JOBSET_API, SUITE_JOB
 from modules.spec import Spec
 from modules.spec.models import GPU_RESOURCE, POOL_LABEL
 from smoke_tests.report import CheckOutcome, build_report, write_junit
@@ -40,6 +41,27 @@ GPU_CHECKS = "test_gpu_jobs"
 NO_CONTAINERS = "the sim's kwok binds and completes pods without running a container: no log, no result"
 
 
+@dataclass(frozen=True)
+class Followed:
+    """A kind of smoke workload: its API, the label its pods carry with its name, its end conditions."""
+
+    api_version: str
+    pod_label: str
+    complete: str
+    failed: str = "Failed"
+
+    def pod_spec(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        spec = manifest["spec"]
+        job = spec["replicatedJobs"][0]["template"] if "replicatedJobs" in spec else manifest  # a JobSet's Job
+        return job["spec"]["template"]["spec"]
+
+
+FOLLOWED = {
+    "Job": Followed("batch/v1", "batch.kubernetes.io/job-name", "Complete"),
+    "JobSet": Followed(JOBSET_API, "jobset.sigs.k8s.io/jobset-name", "Completed"),  # a gang (smoke_jobs.ddp_gang)
+}
+
+
 @dataclass
 class JobOutcome:
     """One smoke Job as the cluster saw it."""
@@ -49,6 +71,7 @@ class JobOutcome:
     queue: str
     pool: str | None  # the GPU pool it tests (None: the suite, on CPU)
     expected_flavor: str | None
+    kind: str = "Job"  # a key of FOLLOWED
     uid: str = ""
     admitted: bool = False
     cluster_queue: str | None = None
@@ -67,12 +90,12 @@ class JobOutcome:
 
 
 def job_outcomes(spec: Spec, manifests: list[dict[str, Any]]) -> list[JobOutcome]:
-    """What to follow: every Job of the manifests, with the queue and pool the spec expects."""
+    """What to follow: every Job and JobSet of the manifests, with the queue and pool the spec expects."""
     outcomes = []
     for manifest in manifests:
-        if manifest["kind"] != "Job":
+        if manifest["kind"] not in FOLLOWED:
             continue
-        meta, pod = manifest["metadata"], manifest["spec"]["template"]["spec"]
+        meta, pod = manifest["metadata"], FOLLOWED[manifest["kind"]].pod_spec(manifest)
         pool = (pod.get("nodeSelector") or {}).get(POOL_LABEL)
         outcomes.append(
             JobOutcome(
@@ -81,6 +104,7 @@ def job_outcomes(spec: Spec, manifests: list[dict[str, Any]]) -> list[JobOutcome
                 queue=meta["labels"]["kueue.x-k8s.io/queue-name"],
                 pool=pool,
                 expected_flavor=flavor_name(spec.pool(pool)) if pool else None,
+                kind=manifest["kind"],
             )
         )
     return outcomes
@@ -104,29 +128,29 @@ class SmokeRun:
     def _api(self, api_version: str, kind: str) -> Any:
         return self.dyn.resources.get(api_version=api_version, kind=kind)
 
+    def _followed_api(self, manifest: dict[str, Any]) -> Any:
+        return self._api(FOLLOWED[manifest["kind"]].api_version, manifest["kind"])
+
     def replace(self, manifests: list[dict[str, Any]], timeout: float) -> None:
-        """Delete the Jobs of an earlier run (and wait until gone), then apply these."""
-        jobs = self._api("batch/v1", "Job")
-        for manifest in manifests:
-            if manifest["kind"] == "Job":
-                meta = manifest["metadata"]
-                try:
-                    jobs.delete(
-                        name=meta["name"], namespace=meta["namespace"], body={"propagationPolicy": "Foreground"}
-                    )
-                except ApiException as exc:
-                    if exc.status != 404:
-                        raise
+        """Delete the Jobs and JobSets of an earlier run (and wait until gone), then apply these."""
+        for manifest in (m for m in manifests if m["kind"] in FOLLOWED):
+            meta = manifest["metadata"]
+            try:
+                self._followed_api(manifest).delete(
+                    name=meta["name"], namespace=meta["namespace"], body={"propagationPolicy": "Foreground"}
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
         kube.wait_for(lambda: not self._remaining(manifests), timeout, "earlier smoke Jobs deleted")
         kube.apply_all(self.dyn, manifests, retries_for_webhooks=30)
 
     def _remaining(self, manifests: list[dict[str, Any]]) -> list[str]:
-        jobs = self._api("batch/v1", "Job")
         left = []
-        for manifest in (m for m in manifests if m["kind"] == "Job"):
+        for manifest in (m for m in manifests if m["kind"] in FOLLOWED):
             meta = manifest["metadata"]
             try:
-                jobs.get(name=meta["name"], namespace=meta["namespace"])
+                self._followed_api(manifest).get(name=meta["name"], namespace=meta["namespace"])
                 left.append(meta["name"])
             except ApiException as exc:
                 if exc.status != 404:
@@ -165,10 +189,11 @@ class SmokeRun:
 
     def _observe(self, outcomes: list[JobOutcome]) -> None:
         namespaces = sorted({o.namespace for o in outcomes})
-        jobs = {
-            (j["metadata"]["namespace"], j["metadata"]["name"]): j
+        followed = {
+            (kind, o["metadata"]["namespace"], o["metadata"]["name"]): o
+            for kind in sorted({o.kind for o in outcomes})
             for ns in namespaces
-            for j in self._api("batch/v1", "Job").get(namespace=ns).to_dict()["items"]
+            for o in self._api(FOLLOWED[kind].api_version, kind).get(namespace=ns).to_dict()["items"]
         }
         workloads = [
             w for ns in namespaces for w in self._api(KUEUE_API, "Workload").get(namespace=ns).to_dict()["items"]
@@ -179,7 +204,7 @@ class SmokeRun:
             for n in self._api("v1", "Node").get().to_dict()["items"]
         }
         for outcome in outcomes:
-            job = jobs.get((outcome.namespace, outcome.name))
+            job, kind = followed.get((outcome.kind, outcome.namespace, outcome.name)), FOLLOWED[outcome.kind]
             if job is None:
                 continue
             outcome.uid = job["metadata"]["uid"]
@@ -188,7 +213,7 @@ class SmokeRun:
                 p
                 for p in pods
                 if p["metadata"]["namespace"] == outcome.namespace
-                and p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name") == outcome.name
+                and p["metadata"].get("labels", {}).get(kind.pod_label) == outcome.name
             ]
             outcome.pods = [p["metadata"]["name"] for p in mine]
             outcome.nodes = {
@@ -199,9 +224,9 @@ class SmokeRun:
                 for p in mine
                 if (condition(p, "PodScheduled") or {}).get("reason") == "Unschedulable"
             ]
-            for kind in ("Complete", "Failed"):
-                if is_true(job, kind):
-                    outcome.finished, outcome.finish_message = kind, (condition(job, kind) or {}).get("message")
+            for end, finished in ((kind.complete, "Complete"), (kind.failed, "Failed")):
+                if is_true(job, end):
+                    outcome.finished, outcome.finish_message = finished, (condition(job, end) or {}).get("message")
 
     @staticmethod
     def _admission(outcome: JobOutcome, workloads: list[dict[str, Any]]) -> None:
@@ -281,7 +306,8 @@ def _result_check(outcome: JobOutcome, simulated: bool) -> CheckOutcome:
         return check_outcome(
             GPU_CHECKS, name, False, f"no result line in the log of job {outcome.namespace}/{outcome.name}"
         )
-    result = results[-1]
+    # A gang's pods each print one: the first failure, else the last line, speaks for the job.
+    result = next((r for r in results if r.status == "fail"), results[-1])
     return check_outcome(GPU_CHECKS, name, result.status != "fail", f"{result.status}: {result.message}")
 
 

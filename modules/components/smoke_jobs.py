@@ -6,6 +6,7 @@ waitForPodsReady): it never starts partially.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from modules.components.gpu_operator import deployed as gpu_operator_deployed
@@ -169,6 +170,57 @@ def rag_args(spec: Spec) -> list[str] | None:
     return args
 
 
+JOBSET_API = "jobset.x-k8s.io/v1alpha2"
+GANG_NODES = 2
+GANG_WORKERS = "workers"  # the JobSet's one replicated Job
+RENDEZVOUS_PORT = 29400  # torchrun's c10d default
+# Set by the JobSet controller on every pod: the coordinator pod's stable DNS name (spec.coordinator), and
+# the JobSet's uid, which names the run's checkpoints folder (a rerun never resumes an older run).
+COORDINATOR_ANNOTATION = "jobset.sigs.k8s.io/coordinator"
+JOBSET_UID_LABEL = "jobset.sigs.k8s.io/jobset-uid"
+
+
+def gang_fits(spec: Spec, team: Team, pool: GpuPool) -> bool:
+    """Whether the team's queue could ever admit the gang: its quota on the pool plus what it may borrow."""
+    quota = next(q for q in team.gpu_quotas if q.pool == pool.name)
+    borrow = quota.borrowing_limit if quota.borrowing_limit is not None else pool.max_gpu_slots
+    return pool.max_nodes >= GANG_NODES and quota.gpus + borrow >= GANG_NODES * gpus_requested(pool)
+
+
+def gang_name(pool: GpuPool) -> str:
+    """The gang's JobSet name: the coordinator label JobSet sets, <name>-workers-0-0.<name>, is a label
+    value (at most 63 characters), so a long pool name is replaced by its digest."""
+    name = f"cnai-ddp-{pool.name}"
+    if 2 * len(name) + len(f"-{GANG_WORKERS}-0-0.") > 63:
+        name = f"cnai-ddp-{hashlib.sha256(pool.name.encode()).hexdigest()[:8]}"
+    return name
+
+
+def ddp_gang(spec: Spec, team: Team, pool: GpuPool) -> dict[str, Any]:
+    """The ddp job as a multi-node gang: one JobSet of GANG_NODES pods (one Indexed Job), admitted by
+    Kueue whole or not at all. Each pod's launcher meets the others at the coordinator pod (c10d
+    rendezvous) and checkpoints to the in-cluster store, the one disk the nodes share."""
+    name = gang_name(pool)
+    args = [
+        *("--nnodes", str(GANG_NODES), "--rdzv-endpoint", f"$(CNAI_COORDINATOR):{RENDEZVOUS_PORT}"),
+        *("--run-id", "$(CNAI_RUN_ID)", *checkpoint_store(spec)),
+    ]
+    job = smoke_job(spec, team, "ddp", args, pool, nodes=GANG_NODES)
+    with_team_s3_credentials(job)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    field = {"CNAI_COORDINATOR": f"metadata.annotations['{COORDINATOR_ANNOTATION}']"}
+    field["CNAI_RUN_ID"] = f"metadata.labels['{JOBSET_UID_LABEL}']"
+    container["env"] += [{"name": k, "valueFrom": {"fieldRef": {"fieldPath": v}}} for k, v in field.items()]
+    gang = {
+        "network": {"enableDNSHostnames": True},
+        "coordinator": {"replicatedJob": GANG_WORKERS},
+        "replicatedJobs": [{"name": GANG_WORKERS, "replicas": 1, "template": {"spec": job["spec"]}}],
+    }
+    manifest = k8s_object(JOBSET_API, "JobSet", name, team.namespace_name, spec=gang)
+    manifest["metadata"]["labels"] |= job["metadata"]["labels"]
+    return manifest
+
+
 def smoke_suite(spec: Spec, team: Team, endpoints_json: str) -> list[dict[str, Any]]:
     """The pytest suite as a Job in a team namespace (it reaches the platform as a team does), with the
     endpoints document from a ConfigMap; the report is the last line of its log."""
@@ -196,7 +248,8 @@ def smoke_manifests(spec: Spec, endpoints_json: str) -> list[dict[str, Any]]:
 
 def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
     """The GPU jobs for every pool, queued through the first team with quota on it; the RAG flow once,
-    on the first such pool (its embeddings are the GPU work)."""
+    on the first such pool (its embeddings are the GPU work); the ddp gang where the pool has the nodes,
+    the team the quota and the platform a store the team writes."""
     jobs = []
     rag = rag_args(spec)
     for pool in spec.gpu_pools:
@@ -217,4 +270,7 @@ def smoke_jobs(spec: Spec) -> list[dict[str, Any]]:
             if "--s3-url" in args:
                 with_team_s3_credentials(manifest)
             jobs.append(manifest)
+        # Nodes of a gang share no disk: without a store the team writes, there is no gang.
+        if pool.sharing.mode == "none" and checkpoint_store(spec) and gang_fits(spec, team, pool):
+            jobs.append(ddp_gang(spec, team, pool))
     return jobs

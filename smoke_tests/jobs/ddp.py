@@ -5,8 +5,10 @@ local folder. One worker is killed once past the middle of the run; torchrun res
 rank resumes from the last checkpoint, read back from where it was written. The result says where the
 checkpoints went, the step the group resumed from, the seconds from the kill to the resumed group's first
 step, checkpoint write/read seconds and whether the loss fell; the run's objects are deleted at the end.
-The same worker code is what a multi-node gang runs on a cluster (JobSet); only the launcher's node count
-differs.
+The same code runs a multi-node gang (a JobSet on clusters: one launcher per pod, --nnodes, a c10d
+rendezvous at the coordinator pod, checkpoints in the object store since the nodes share no disk): each
+node's launcher reports its own ranks, and the kill-once marker lives beside the checkpoints, so the
+restarted group, whatever ranks its nodes get, kills no one again.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class Checkpoints(Protocol):
 
     def read(self) -> bytes | None: ...
 
+    def mark_killed(self, at: float) -> None: ...
+
+    def killed_at(self) -> float | None: ...
+
 
 class FolderCheckpoints:
     """A local folder: enough for one node's ranks, and for a job run without the platform."""
@@ -95,6 +101,13 @@ class FolderCheckpoints:
 
     def read(self) -> bytes | None:
         return self.path.read_bytes() if self.path.is_file() else None
+
+    def mark_killed(self, at: float) -> None:
+        (self.path.parent / KILLED).write_text(str(at))
+
+    def killed_at(self) -> float | None:
+        marker = self.path.parent / KILLED
+        return float(marker.read_text()) if marker.is_file() else None
 
 
 class StoreCheckpoints:
@@ -119,12 +132,23 @@ class StoreCheckpoints:
             self.client.put_object(Bucket=self.store.bucket, Key=self.key, Body=blob)
 
     def read(self) -> bytes | None:
-        with object_store_errors(self.store.url, f"read {self.key} from bucket {self.store.bucket}"):
+        return self._get(self.key)
+
+    def mark_killed(self, at: float) -> None:
+        with object_store_errors(self.store.url, f"write the kill marker to bucket {self.store.bucket}"):
+            self.client.put_object(Bucket=self.store.bucket, Key=f"{self.store.prefix}{KILLED}", Body=str(at).encode())
+
+    def killed_at(self) -> float | None:
+        marker = self._get(f"{self.store.prefix}{KILLED}")
+        return float(marker) if marker is not None else None
+
+    def _get(self, key: str) -> bytes | None:
+        with object_store_errors(self.store.url, f"read {key} from bucket {self.store.bucket}"):
             try:
-                return self.client.get_object(Bucket=self.store.bucket, Key=self.key)["Body"].read()
+                return self.client.get_object(Bucket=self.store.bucket, Key=key)["Body"].read()
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                    return None  # a fresh run: nothing to resume from
+                    return None  # a fresh run: nothing there yet
                 raise
 
     def delete_run(self) -> int:
@@ -190,21 +214,28 @@ def worker(folder: Path, steps: int, every: int, kill_rank: int, kill_at: int, s
         raise SystemExit(1) from exc
 
 
-def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_rank: int, kill_at: int) -> None:
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    # The launcher's store outlives a restart of the group: each round keys its rendezvous under its own
-    # prefix, or the new ranks would read the dead round's addresses and fail to connect.
-    restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+def _join_group(backend: str, round_: int) -> None:
+    """Join this round of the group. torchrun's store can outlive a restart of the group: each round keys
+    its rendezvous under its own prefix, or the new ranks would read the dead round's addresses. The round
+    is what every rank of every node agrees on: whether the one kill has happened (its marker beside the
+    checkpoints). The agents' restart counts are no measure in a gang: only the one whose rank died counts."""
+    timeout = timedelta(seconds=120)  # a lost peer fails the round, never hangs it
     agent_store = dist.TCPStore(
-        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timedelta(seconds=120)
+        os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False, timeout=timeout
     )
     dist.init_process_group(
         backend,
-        store=dist.PrefixStore(f"cnai-ddp-round-{restart}/", agent_store),
+        store=dist.PrefixStore(f"cnai-ddp-round-{round_}/", agent_store),
         rank=int(os.environ["RANK"]),
         world_size=int(os.environ["WORLD_SIZE"]),
-        timeout=timedelta(seconds=120),  # a lost peer fails the round, never hangs it
+        timeout=timeout,
     )
+
+
+def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_rank: int, kill_at: int) -> None:
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    round_ = int(checkpoints.killed_at() is not None)  # the one restart: after the kill
+    _join_group(backend, round_)
     rank = dist.get_rank()
     device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if backend == "nccl" else torch.device("cpu")
     model = _model().to(device)
@@ -216,7 +247,14 @@ def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
-    _record(folder, kind="start", rank=rank, step=start, restart=restart, read_s=read_s if state is not None else None)
+    _record(
+        folder,
+        kind="start",
+        rank=rank,
+        step=start,
+        restart=round_,
+        read_s=read_s if state is not None else None,
+    )
     loss = torch.tensor(0.0)
     for step in range(start, steps):
         x, y = (t.to(device) for t in _batch(step, rank))
@@ -229,11 +267,10 @@ def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_
             write_s, size = _save(checkpoints, done, model, optimizer)
             _record(folder, kind="saved", step=done, write_s=write_s, bytes=size)
         dist.barrier()  # every rank past the checkpoint before the fault below
-        marker = folder / KILLED
         if rank == 0 and step == 0:
             _record(folder, kind="first", loss=float(loss.item()))
-        if rank == kill_rank and done == kill_at and not marker.exists():
-            marker.touch()
+        if rank == kill_rank and done == kill_at and checkpoints.killed_at() is None:
+            checkpoints.mark_killed(time.time())
             _record(folder, kind="killed", rank=rank, step=done)
             os._exit(17)  # the worker dies as a lost node would: no cleanup, no goodbye
     if rank == 0:
@@ -242,8 +279,36 @@ def _train(folder: Path, checkpoints: Checkpoints, steps: int, every: int, kill_
 
 
 # --- the launcher ---------------------------------------------------------------------------------
-def ddp(device: torch.device, steps: int, every: int, kill_at: int, store: Store | None = None) -> JobResult:
-    world = torch.cuda.device_count() if device.type == "cuda" else 2
+@dataclass(frozen=True)
+class Gang:
+    """This launcher as one node of a multi-node run: every node's launcher meets the others at the
+    rendezvous endpoint (the coordinator pod) under the run's id."""
+
+    nodes: int
+    rendezvous: str  # host:port
+    run_id: str
+
+    def torchrun_arguments(self) -> list[str]:
+        return [
+            f"--nnodes={self.nodes}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={self.rendezvous}",
+            f"--rdzv-id={self.run_id}",
+        ]
+
+
+def ranks_per_node(device: torch.device, gang: Gang | None) -> int:
+    """One rank per GPU; on CPU two ranks on one node, or one per node of a gang."""
+    if device.type == "cuda":
+        return torch.cuda.device_count()
+    return 1 if gang is not None else 2
+
+
+def ddp(
+    device: torch.device, steps: int, every: int, kill_at: int, store: Store | None = None, gang: Gang | None = None
+) -> JobResult:
+    local = ranks_per_node(device, gang)
+    world = local * (gang.nodes if gang is not None else 1)
     info = device_info(device)
     if world < 2:
         return JobResult("ddp", "skip", info, message="one GPU visible: no peer to lose")
@@ -260,9 +325,10 @@ def ddp(device: torch.device, steps: int, every: int, kill_at: int, store: Store
             sys.executable,
             "-m",
             "torch.distributed.run",
-            f"--nproc-per-node={world}",
+            f"--nproc-per-node={local}",
             "--max-restarts=1",
-            "--standalone",  # a local rendezvous on a free port, new for each restart of the group
+            # alone: a local rendezvous on a free port, new for each restart of the group
+            *(gang.torchrun_arguments() if gang is not None else ["--standalone"]),
             "-m",
             "smoke_tests.jobs.ddp",
             "--worker",
@@ -273,8 +339,11 @@ def ddp(device: torch.device, steps: int, every: int, kill_at: int, store: Store
             str(kill_at),
             *([json.dumps(asdict(store))] if store is not None else []),
         ]
+        killed_at = None
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+            if remote is not None and gang is not None:  # the rank killed may have been another node's
+                killed_at = _killed_at(remote)
         finally:  # a run that crashed or timed out still leaves nothing in the bucket
             leftover = _clean(remote) if remote is not None else None
         events = (
@@ -283,7 +352,19 @@ def ddp(device: torch.device, steps: int, every: int, kill_at: int, store: Store
             else []
         )
     where = store.where if store is not None else str(folder)  # the folder is gone now: a name, for the record
-    return _verdict(info, done, events, steps, every, kill_at, where=where, leftover=leftover)
+    if killed_at is not None and not any(e["kind"] == "killed" for e in events):
+        events.append({"kind": "killed", "t": killed_at})
+    verdict = _verdict(info, done, events, steps, every, kill_at, where=where, leftover=leftover, whole=gang is None)
+    if gang is not None:
+        verdict.metrics |= {"nodes": gang.nodes, "world": world}
+    return verdict
+
+
+def _killed_at(remote: StoreCheckpoints) -> float | None:
+    try:
+        return remote.killed_at()
+    except ObjectStoreError:
+        return None  # the verdict goes without resume_s; _clean says what the store refused
 
 
 def _clean(remote: StoreCheckpoints) -> str | None:
@@ -305,9 +386,12 @@ def _verdict(
     *,
     where: str,
     leftover: str | None = None,
+    whole: bool = True,
 ) -> JobResult:
     """The run's figures and its status, from what the ranks recorded. `where` is the checkpoints' place
-    (s3://bucket/prefix or a folder); `leftover` says what of the run's objects could not be deleted."""
+    (s3://bucket/prefix or a folder); `leftover` says what of the run's objects could not be deleted.
+    `whole`: these events are every rank's; a node of a gang sees its own ranks' only, and rank 0 (which
+    records the first and last loss) may be another node's."""
     starts = [e for e in events if e["kind"] == "start"]
     end = next((e for e in events if e["kind"] == "end"), None)
     first = next((e for e in events if e["kind"] == "first"), None)
@@ -339,14 +423,14 @@ def _verdict(
     if where.startswith("s3://"):
         metrics["checkpoints_deleted"] = leftover is None
     expected_resume = kill_at - kill_at % every
-    if done.returncode != 0 or end is None:
+    if done.returncode != 0 or (whole and end is None):
         # A rank's own one-line reason (the object store) reads better than torchrun's tail of tracebacks.
         message = error["message"] if error else f"torchrun exited {done.returncode}: {done.stderr.strip()[-600:]}"
         return JobResult("ddp", "fail", info, metrics, message=message)
     if resumed_from != expected_resume:
         message = f"resumed from step {resumed_from}, the last checkpoint was step {expected_resume}"
         return JobResult("ddp", "fail", info, metrics, message=message)
-    if first is None or end["loss"] >= first["loss"]:
+    if (whole and first is None) or (first and end and end["loss"] >= first["loss"]):
         return JobResult("ddp", "fail", info, metrics, message="the loss did not fall over the run")
     if leftover is not None:
         return JobResult("ddp", "fail", info, metrics, message=leftover)
@@ -365,14 +449,26 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = parser(__doc__ or "")
     add_s3_arguments(p, bucket=MODELS_BUCKET, without="checkpoints go to a local temporary folder")
+    p.add_argument("--nnodes", type=int, default=1, help="nodes of a gang, each running this launcher")
+    p.add_argument("--rdzv-endpoint", help="host:port where a gang's launchers meet (the coordinator pod)")
+    p.add_argument("--run-id", help="one id for every node of a gang (its checkpoints' folder in the bucket)")
     args = p.parse_args(argv)
+    gang = None
+    if args.nnodes > 1:
+        missing = [f"--{k.replace('_', '-')}" for k in ("s3_url", "rdzv_endpoint", "run_id") if not getattr(args, k)]
+        if missing:  # nodes share no disk, and must find each other and the same run
+            p.error(f"--nnodes {args.nnodes} needs {', '.join(missing)}")
+        gang = Gang(args.nnodes, args.rdzv_endpoint, args.run_id)
+    elif args.nnodes < 1:
+        p.error(f"--nnodes must be at least 1, got {args.nnodes}")
     steps = 60 if args.quick else 300
+    run_id = args.run_id or uuid.uuid4().hex[:8]
     store = (
-        Store(args.s3_url, args.s3_region, args.bucket, run_prefix(uuid.uuid4().hex[:8]), args.s3_credentials_file)
+        Store(args.s3_url, args.s3_region, args.bucket, run_prefix(run_id), args.s3_credentials_file)
         if args.s3_url
         else None
     )
-    return run_job("ddp", lambda d: ddp(d, steps, every=10, kill_at=steps // 2 + 5, store=store))
+    return run_job("ddp", lambda d: ddp(d, steps, every=10, kill_at=steps // 2 + 5, store=store, gang=gang))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from modules.cluster.smoke import FOLLOWED
 from modules.components.endpoints import cluster_endpoints
-from modules.components.smoke_jobs import smoke_job, smoke_jobs, smoke_manifests
+from modules.components.smoke_jobs import GANG_NODES, GANG_WORKERS, gang_name, smoke_job, smoke_jobs, smoke_manifests
 from tests import specs
 from tests.components.validation import validation_errors
 from tests.specs import stand_in_spec
@@ -108,10 +109,60 @@ def test_every_smoke_job_sends_its_span_to_the_collector_where_it_takes_traces()
     """Each job's span (smoke_tests/jobs/telemetry.py) goes where the endpoints document says traces go."""
     spec = stand_in_spec("onprem")
     expected = {"name": "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "value": cluster_endpoints(spec).otlp_traces_url}
-    manifests = [m for m in smoke_manifests(spec, "{}") if m["kind"] == "Job"]
-    assert manifests and all(expected in m["spec"]["template"]["spec"]["containers"][0]["env"] for m in manifests)
+    manifests = [m for m in smoke_manifests(spec, "{}") if m["kind"] in FOLLOWED]
+    assert {m["kind"] for m in manifests} == {"Job", "JobSet"}
+    assert all(expected in FOLLOWED[m["kind"]].pod_spec(m)["containers"][0]["env"] for m in manifests)
     document = specs.stand_in("onprem")
     document["components"]["mlflow"]["otlp_traces"] = False
-    untraced = [m["spec"]["template"]["spec"]["containers"][0] for m in smoke_jobs(specs.spec(document))]
+    untraced = [FOLLOWED[m["kind"]].pod_spec(m)["containers"][0] for m in smoke_jobs(specs.spec(document))]
     names = {e["name"] for container in untraced for e in container.get("env", [])}
     assert untraced and "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" not in names
+
+
+def test_the_ddp_gang_is_one_jobset_whose_pods_meet_at_the_coordinator():
+    """onprem: the l40s pool has two nodes, its team may borrow the second, the store runs in the cluster."""
+    spec = stand_in_spec("onprem")
+    [gang] = [j for j in smoke_jobs(spec) if j["kind"] == "JobSet"]
+    assert gang["metadata"]["name"] == "cnai-ddp-l40s"
+    assert gang["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "research"
+    assert gang["spec"]["coordinator"] == {"replicatedJob": GANG_WORKERS}
+    [workers] = gang["spec"]["replicatedJobs"]
+    job = workers["template"]["spec"]
+    assert (workers["replicas"], job["completions"], job["parallelism"]) == (1, GANG_NODES, GANG_NODES)
+    assert job["completionMode"] == "Indexed"
+    container = job["template"]["spec"]["containers"][0]
+    args = container["command"][3:]
+    assert args[args.index("--nnodes") + 1] == str(GANG_NODES)
+    assert args[args.index("--rdzv-endpoint") + 1] == "$(CNAI_COORDINATOR):29400"
+    assert args[args.index("--s3-url") + 1] == "http://seaweedfs-s3.cnai-storage.svc:8333"
+    fields = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
+    assert fields == {
+        "CNAI_COORDINATOR": "metadata.annotations['jobset.sigs.k8s.io/coordinator']",
+        "CNAI_RUN_ID": "metadata.labels['jobset.sigs.k8s.io/jobset-uid']",
+    }
+
+
+def test_no_gang_without_a_store_the_team_writes_or_room_for_two_nodes():
+    assert not [j for j in smoke_jobs(stand_in_spec("prod")) if j["kind"] == "JobSet"], "prod's store is GCS"
+    document = specs.stand_in("onprem")
+    for team in document["teams"]:
+        for quota in team["gpu_quotas"]:
+            if quota["pool"] == "l40s":
+                quota["borrowing_limit"] = 0  # the team can never hold both nodes
+    assert not [j for j in smoke_jobs(specs.spec(document)) if j["kind"] == "JobSet"]
+
+
+def test_the_ddp_gang_is_valid_against_the_jobset_crd():
+    [gang] = [j for j in smoke_jobs(stand_in_spec("onprem")) if j["kind"] == "JobSet"]
+    assert validation_errors(gang) == []
+
+
+def test_a_long_pool_name_still_gives_a_coordinator_label_kubernetes_takes():
+    """JobSet's webhook refuses a JobSet whose coordinator label would pass 63 characters (the sim's real
+    webhook found the first name cnai gave it too long)."""
+    spec = stand_in_spec("onprem")
+    for pool_name in ("l40s", "a-pool-name-of-thirty-chars-xx"):
+        pool = spec.pool("l40s").model_copy(update={"name": pool_name})
+        name = gang_name(pool)
+        assert len(f"{name}-{GANG_WORKERS}-0-0.{name}") <= 63
+    assert gang_name(pool) != gang_name(spec.pool("l40s"))

@@ -34,15 +34,27 @@ import yaml
 from kubernetes import watch
 from kubernetes.client import CustomObjectsApi
 from kubernetes.dynamic.exceptions import NotFoundError
+from rich.console import Console
 
 from modules.cluster import apply as kube
 from modules.cluster.apply import condition, is_true
-from modules.cluster.smoke import owned_workload
+from modules.cluster.smoke import SmokeRun, job_checks, job_outcomes, owned_workload
 from modules.components.kueue import API as KUEUE_API
 from modules.components.kueue import PRIORITIES, flavor_name, kueue_objects
 from modules.components.objects import k8s_object
 from modules.components.security import team_objects
-from modules.components.smoke_jobs import CPU_PER_GPU, MEMORY_GIB_PER_GPU, SMOKE_PRIORITY, gpus_requested, smoke_job
+from modules.components.smoke_jobs import (
+    COORDINATOR_ANNOTATION,
+    CPU_PER_GPU,
+    GANG_NODES,
+    GANG_WORKERS,
+    JOBSET_UID_LABEL,
+    MEMORY_GIB_PER_GPU,
+    SMOKE_PRIORITY,
+    ddp_gang,
+    gpus_requested,
+    smoke_job,
+)
 from modules.sim.runtime import SimRuntime
 from modules.sim.smoke import wait_queues_gone
 from modules.spec import GpuPool, Spec, Team, validate
@@ -53,7 +65,6 @@ pytestmark = pytest.mark.sim
 WAIT = float(os.environ.get("CNAI_SIM_JOB_TIMEOUT", "60"))  # for something expected to happen
 SETTLE = WAIT / 20  # how long a verdict must hold once Kueue has given it (3 s by default)
 ENV = "prod"  # the emulated environment whose document the specs start from
-JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 POOL = "h100-train"  # one of its pools: whole GPUs, several nodes
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
@@ -610,19 +621,6 @@ def test_a_multi_node_gang_is_admitted_whole_or_not_at_all(queues: Queues):
     assert is_true(queues.completed(job), "Complete")
 
 
-def jobset_gang(spec: Spec, owner: Team, name: str, nodes: int) -> dict[str, Any]:
-    """A JobSet gang as a multi-node training run is declared: one replicated Job per node, each one smoke
-    pod of the pool (its GPUs, selector and tolerations), queued and prioritised like cnai's smoke Jobs."""
-    job = gpu_job(spec, owner, name)
-    labels = {k: v for k, v in job["metadata"]["labels"].items() if k in (QUEUE_LABEL, PRIORITY_LABEL)}
-    template = {"spec": {k: job["spec"][k] for k in ("backoffLimit", "completions", "parallelism", "template")}}
-    workers = {"name": "workers", "replicas": nodes, "template": template}
-    spec_ = {"network": {"enableDNSHostnames": True}, "replicatedJobs": [workers]}
-    jobset = k8s_object(JOBSET_API, "JobSet", name, owner.namespace_name, spec=spec_)
-    jobset["metadata"]["labels"] |= labels
-    return jobset
-
-
 def pods_of_jobset(queues: Queues, jobset: dict[str, Any]) -> list[dict[str, Any]]:
     pods = queues.dyn.resources.get(api_version="v1", kind="Pod")
     selector = f"jobset.sigs.k8s.io/jobset-name={jobset['metadata']['name']}"
@@ -630,11 +628,13 @@ def pods_of_jobset(queues: Queues, jobset: dict[str, Any]) -> list[dict[str, Any
 
 
 def test_a_jobset_gang_is_admitted_whole_or_not_at_all(queues: Queues):
-    """The real JobSet controller and Kueue's jobset integration: the gang is one Workload, suspended with
-    no Job and no pod while only part of it fits, admitted whole once it all fits, and it completes."""
-    full = quota_held_but_part_of_a_gang(queues, "jobset")
+    """The shipped ddp gang (smoke_jobs.ddp_gang) with the real JobSet controller and Kueue's jobset
+    integration: one Workload, suspended with no Job and no pod while only part of it fits, admitted whole
+    once it all fits; every pod told where the coordinator is and which run it belongs to; it completes.
+    (prod's store is a cloud one, where cnai ships no gang: admission does not depend on the store.)"""
+    full = quota_held_but_part_of_a_gang(queues, "jobset", gang=GANG_NODES)
     spec, research, pool, gang, holders = full.spec, full.owner, full.pool, full.gang, full.holders
-    jobset = queues.submit(jobset_gang(spec, research, "jobset-gang", gang))
+    jobset = queues.submit(ddp_gang(spec, research, pool))
     waiting = queues.pending(jobset, f"{INSUFFICIENT} {flavor_name(pool)}, {unit(pool)} more needed")
     assert [s["count"] for s in waiting["spec"]["podSets"]] == [gang], "one pod set of the whole gang"
     assert queues.get(jobset)["spec"]["suspend"] is True and not pods_of_jobset(queues, jobset)
@@ -649,9 +649,24 @@ def test_a_jobset_gang_is_admitted_whole_or_not_at_all(queues: Queues):
         "the JobSet's pods bound",
     )
     assert_on_pool_nodes(queues, pods)
-    assert {p["metadata"]["labels"]["jobset.sigs.k8s.io/replicatedjob-name"] for p in pods} == {"workers"}
+    assert {p["metadata"]["labels"]["jobset.sigs.k8s.io/replicatedjob-name"] for p in pods} == {GANG_WORKERS}
+    # What each pod's launcher reads through the downward API (smoke_jobs.ddp_gang's env).
+    name, uid = jobset["metadata"]["name"], queues.get(jobset)["metadata"]["uid"]
+    assert {p["metadata"]["annotations"][COORDINATOR_ANNOTATION] for p in pods} == {f"{name}-{GANG_WORKERS}-0-0.{name}"}
+    assert {p["metadata"]["labels"][JOBSET_UID_LABEL] for p in pods} == {uid}
+    assert {p["spec"]["hostname"] for p in pods} == {f"{name}-{GANG_WORKERS}-0-{i}" for i in range(gang)}
     done = eventually(lambda: is_true(queues.get(jobset), "Completed") and queues.get(jobset), "JobSet Completed")
-    assert done["status"]["replicatedJobsStatus"][0]["succeeded"] == gang
+    assert done["status"]["replicatedJobsStatus"][0]["succeeded"] == 1, "its one Job, of all the gang's pods"
+    # `cnai smoke` follows it as it follows a Job: admitted, placed, completed (no container ran: no result).
+    outcomes = job_outcomes(spec, [ddp_gang(spec, research, pool)])
+    SmokeRun(queues.dyn, Console(quiet=True)).follow(outcomes, timeout=60, fixed_nodes=True)
+    verdicts = {c.name.split("[")[0]: c.outcome for c in job_checks(outcomes[0], simulated=True)}
+    assert verdicts == {
+        "test_cluster_jobs::test_admitted": "passed",
+        "test_cluster_jobs::test_placed": "passed",
+        "test_cluster_jobs::test_completed": "passed",
+        "test_gpu_jobs::test_result": "skipped",
+    }
 
 
 # --- 6. a gang beyond its pool or its quota -------------------------------------------------------

@@ -19,6 +19,7 @@ from modules.endpoints import CredentialsRef, Endpoints, ObjectStore
 from smoke_tests.checks.test_gpu_jobs import ddp_args
 from smoke_tests.jobs.common import ObjectStoreError, s3_client
 from smoke_tests.jobs.ddp import FolderCheckpoints, Store, StoreCheckpoints, _verdict, checkpoint_key, run_prefix
+from smoke_tests.jobs.ddp import main as ddp_main
 
 OK = subprocess.CompletedProcess([], 0, "", "")
 STORE = Store("http://s3.test:8333", "us-east-1", "models", run_prefix("1a2b3c4d"), "/creds.json")
@@ -158,6 +159,30 @@ def test_a_launcher_that_gave_up_fails_with_its_reason():
     failed = subprocess.CompletedProcess([], 1, "", "ChildFailedError: rank 0 exitcode 1")
     result = _verdict_of(_events()[:7], failed)
     assert result.status == "fail" and "ChildFailedError" in result.message
+
+
+def test_a_node_of_a_gang_without_rank_0_passes_on_its_own_ranks_resume():
+    """Rank 0 (the first and last loss) may be another node's; the resume is every node's to see."""
+    other_node = [e for e in _events() if e["kind"] in ("start", "saved") and e.get("rank", 1) == 1]
+    assert _verdict_of(other_node, whole=False).status == "pass"
+    assert _verdict_of(other_node).status == "fail", "a whole run without rank 0's last loss did not finish"
+    resumed_elsewhere = [e | {"step": 0} if e.get("restart") == 1 else e for e in other_node]
+    assert _verdict_of(resumed_elsewhere, whole=False).status == "fail"
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--nnodes", "2", "--rdzv-endpoint", "h:29400", "--run-id", "r"], "--s3-url"),
+        (["--nnodes", "2", "--s3-url", "http://s3:8333", "--run-id", "r"], "--rdzv-endpoint"),
+        (["--nnodes", "2", "--s3-url", "http://s3:8333", "--rdzv-endpoint", "h:29400"], "--run-id"),
+        (["--nnodes", "0"], "at least 1"),
+    ],
+)
+def test_a_gang_without_what_its_nodes_share_is_refused_naming_it(argv, named, capsys):
+    with pytest.raises(SystemExit) as exited:
+        ddp_main(argv)
+    assert exited.value.code == 2 and named in capsys.readouterr().err
 
 
 # --- the check's arguments --------------------------------------------------------------------------
