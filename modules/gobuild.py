@@ -425,18 +425,28 @@ def record(result: BuildResult) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def ensure_built(console: Console | None = None, only: list[str] | None = None) -> list[BuildResult]:
+def ensure_built(
+    console: Console | None = None, only: list[str] | None = None, progress: bool = True
+) -> list[BuildResult]:
     """Build every artifact that is missing (or those named in `only`), one after the other so
     the later ones reuse the packages the earlier ones compiled. Returns what was built.
     One build per machine at a time: a second caller (another `cnai up sim`, a test session) waits for
-    the first and then finds the binaries there."""
+    the first and then finds the binaries there. `progress=False`: no progress line of its own (the
+    local install shows one per step)."""
     console = console or Console(stderr=True)
     if not [a for a in missing() if only is None or a.name in only]:
         return []
     go = go_binary()
     with exclusive(bin_dir() / "build.lock"):
         todo = [a for a in missing() if only is None or a.name in only]
-        return [_build_recorded(go, a, console) for a in todo] if todo else []
+        if not progress:
+            return [_record_built(build_one(go, a)) for a in todo]
+        return [_build_recorded(go, a, console) for a in todo]
+
+
+def _record_built(result: BuildResult) -> BuildResult:
+    record(result)
+    return result
 
 
 def _build_recorded(go: str, a: Artifact, console: Console) -> BuildResult:

@@ -24,7 +24,6 @@ from uv import find_uv_bin
 
 from modules import gobuild
 from modules.local.paths import LocalPaths
-from modules.locks import exclusive
 from modules.versions import bom, local_server_packages
 
 READY_MARKER = ".cnai-ready"
@@ -117,10 +116,7 @@ def otelcol_binary(install: bool = True) -> str:
     if not install:
         raise InstallError(f"the OpenTelemetry Collector is not built ({path}): run `cnai up local`")
     try:
-        go = gobuild.go_binary()
-        with exclusive(gobuild.bin_dir() / "build.lock"):
-            if not path.is_file():  # another `up` built it while this one waited
-                gobuild.record(gobuild.build_one(go, gobuild.artifact("otelcol")))
+        gobuild.ensure_built(only=["otelcol"], progress=False)
     except gobuild.GoBuildError as error:
         raise InstallError(f"could not build the OpenTelemetry Collector: {error}") from error
     return str(path)
