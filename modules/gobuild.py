@@ -67,7 +67,8 @@ def release(key: str) -> str:
 
 @dataclass(frozen=True)
 class Artifact:
-    """One file the sim needs, built from a Go main package of one of cnai's build modules."""
+    """One file cnai needs (the sim's programs, the local collector), built from a Go main package of one
+    of cnai's build modules."""
 
     name: str  # what the runtime asks for: kube, kueue, jobset, kwok, helm, kwok-stages
     module: str  # folder under modules/go

@@ -9,7 +9,7 @@ import yaml
 from modules.components.objects import k8s_object
 from modules.components.registry import Component, Release
 from modules.spec import GpuPool, Spec, Team
-from modules.spec.models import GPU_RESOURCE
+from modules.spec.models import GPU_RESOURCE, GpuQuota
 from modules.spec.namespaces import PLATFORM_NAMESPACES
 
 API = "kueue.x-k8s.io/v1beta2"
@@ -29,6 +29,14 @@ def resource_flavors(spec: Spec) -> list[dict[str, Any]]:
         flavor_spec = {"nodeLabels": pool.node_labels, "tolerations": pool.tolerations}
         flavors.append(k8s_object(API, "ResourceFlavor", flavor_name(pool), spec=flavor_spec))
     return flavors
+
+
+def quota_ceiling(spec: Spec, quota: GpuQuota) -> int:
+    """The most GPU units a quota lets its team hold on its pool: nominal plus what it may borrow (all
+    the pool without a borrowing limit), never more than the pool has."""
+    capacity = spec.pool(quota.pool).max_gpu_slots
+    borrow = quota.borrowing_limit if quota.borrowing_limit is not None else capacity - quota.gpus
+    return min(capacity, quota.gpus + borrow)
 
 
 def _gpu_flavors(spec: Spec, team: Team) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from modules.components import kserve
 from modules.components.catalog import COMPONENTS, workloads
+from modules.components.kueue import quota_ceiling
 from modules.components.objects import k8s_object, metadata
 from modules.components.observability import NAMESPACE as OBSERVABILITY_NAMESPACE
 from modules.components.policies import (
@@ -160,12 +161,7 @@ def component_policies(spec: Spec, component: Component, services: dict[str, Pla
 
 def team_gpu_ceiling(spec: Spec, team: Team) -> int:
     """The most GPU units a team can hold: nominal quota plus what it may borrow, per pool."""
-    total = 0
-    for quota in team.gpu_quotas:
-        pool_capacity = spec.pool(quota.pool).max_gpu_slots
-        borrow = quota.borrowing_limit if quota.borrowing_limit is not None else pool_capacity - quota.gpus
-        total += min(pool_capacity, quota.gpus + borrow)
-    return total
+    return sum(quota_ceiling(spec, quota) for quota in team.gpu_quotas)
 
 
 def team_policies(spec: Spec, team: Team, services: dict[str, PlatformService]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import hashlib
 from typing import Any
 
 from modules.components.gpu_operator import deployed as gpu_operator_deployed
+from modules.components.kueue import quota_ceiling
 from modules.components.milvus import COMPONENT as VECTOR_DB
 from modules.components.object_storage import COMPONENT as STORAGE
 from modules.components.object_storage import TEAM_CREDENTIALS_SECRET, runs_in_cluster
@@ -183,8 +184,7 @@ JOBSET_UID_LABEL = "jobset.sigs.k8s.io/jobset-uid"
 def gang_fits(spec: Spec, team: Team, pool: GpuPool) -> bool:
     """Whether the team's queue could ever admit the gang: its quota on the pool plus what it may borrow."""
     quota = next(q for q in team.gpu_quotas if q.pool == pool.name)
-    borrow = quota.borrowing_limit if quota.borrowing_limit is not None else pool.max_gpu_slots
-    return pool.max_nodes >= GANG_NODES and quota.gpus + borrow >= GANG_NODES * gpus_requested(pool)
+    return pool.max_nodes >= GANG_NODES and quota_ceiling(spec, quota) >= GANG_NODES * gpus_requested(pool)
 
 
 def gang_name(pool: GpuPool) -> str:
